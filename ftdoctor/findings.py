@@ -1,0 +1,129 @@
+"""The one Finding and the one Report shared by the static and runtime halves.
+
+Every output format renders a :class:`Report` and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ftdoctor import __version__
+
+
+class Severity(str, enum.Enum):
+    """Ordered severities; ``FailOn`` thresholds compare by :attr:`rank`."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def at_least(self, other: "Severity") -> bool:
+        return self.rank >= other.rank
+
+
+_RANKS = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+#: Values accepted by ``--fail-on``; ``never`` makes every run exit 0.
+FAIL_ON_CHOICES = ("error", "warning", "info", "never")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosed problem, static or runtime.
+
+    ``path``/``line`` locate the cause in user code when known. Runtime findings
+    also carry ``step`` (the optimizer step at which the rule became certain,
+    0 = before the first step) and ``evidence`` (measured values, thresholds,
+    parameter or module names).
+    """
+
+    rule: str
+    code: str
+    severity: Severity
+    message: str
+    fix: str
+    path: str | None = None
+    line: int | None = None
+    column: int | None = None
+    end_line: int | None = None
+    end_column: int | None = None
+    step: int | None = None
+    evidence: dict[str, Any] | None = None
+
+    def with_severity(self, severity: Severity) -> "Finding":
+        return replace(self, severity=severity)
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (self.path or "", self.line or 0, self.column or 0, self.step or 0, self.code)
+
+    def to_dict(self, mode: str) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "rule": self.rule,
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "fix": self.fix,
+        }
+        for key in ("path", "line", "column", "end_line", "end_column"):
+            value = getattr(self, key)
+            if value is not None or mode == "check":
+                data[key] = value
+        if mode == "run":
+            data["step"] = self.step
+            data["evidence"] = self.evidence or {}
+        return data
+
+
+@dataclass
+class Report:
+    """Everything one ``check`` or ``run`` produced."""
+
+    mode: str  # "check" or "run"
+    findings: list[Finding] = field(default_factory=list)
+    files_checked: int = 0
+    # run mode only
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    steps: int = 0
+    overhead: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, int]:
+        counts = {"error": 0, "warning": 0, "info": 0}
+        for finding in self.findings:
+            counts[finding.severity.value] += 1
+        return counts
+
+    def sorted_findings(self) -> list[Finding]:
+        if self.mode == "run":
+            # A run reads as a story: what became certain first comes first.
+            return sorted(self.findings, key=lambda f: (f.step or 0, -f.severity.rank, f.code))
+        return sorted(self.findings, key=Finding.sort_key)
+
+    def fails(self, fail_on: str) -> bool:
+        """True when some finding is at or above the ``--fail-on`` threshold."""
+        if fail_on == "never":
+            return False
+        threshold = Severity(fail_on)
+        return any(f.severity.at_least(threshold) for f in self.findings)
+
+    def exit_code(self, fail_on: str) -> int:
+        return 1 if self.fails(fail_on) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"tool": "ftdoctor", "version": __version__, "mode": self.mode}
+        if self.mode == "check":
+            data["files_checked"] = self.files_checked
+        data["findings"] = [f.to_dict(self.mode) for f in self.sorted_findings()]
+        data["summary"] = self.summary()
+        if self.mode == "run":
+            data["metrics"] = self.metrics
+            data["steps"] = self.steps
+            data["overhead"] = self.overhead
+        data.update(self.extra)
+        return data
