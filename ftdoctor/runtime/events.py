@@ -1,0 +1,123 @@
+"""The small vocabulary of events the runtime doctor turns its hooks into.
+
+Hooks (runtime/hooks.py) observe the model, optimizer, loss modules and data
+and publish these events; runtime rules subscribe to the ones they need.
+Statistics are precomputed once per event so that rules stay cheap: a rule
+must never walk the model's parameters itself on a hot event.
+
+``step`` is always the number of optimizer steps completed so far (0 = before
+the first step). ``phase`` is ``"train"`` or ``"eval"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # torch is imported lazily by the runtime half only
+    import torch
+
+
+@dataclass
+class LabelledData:
+    """What the doctor can see of a dataset without iterating a DataLoader."""
+
+    texts: Sequence[str] | None = None
+    labels: Sequence[Any] | None = None
+    name: str = "train"
+
+
+@dataclass
+class Preflight:
+    """Once, before the first optimizer step (at the first training forward)."""
+
+    model: "torch.nn.Module"
+    optimizers: list["torch.optim.Optimizer"]
+    num_labels: int | None  # head width when known (model.config.num_labels or given)
+    hidden_size: int | None  # encoder hidden size when known (model.config.hidden_size)
+    train_data: LabelledData | None = None
+    val_data: LabelledData | None = None
+
+
+@dataclass
+class BatchSeen:
+    """A batch reached the model's forward (labels from kwargs/dict/positional)."""
+
+    step: int
+    phase: str
+    labels: "torch.Tensor | None"
+    batch_size: int | None
+
+
+@dataclass
+class ForwardDone:
+    """The watched model's forward returned."""
+
+    step: int
+    phase: str
+    logits: "torch.Tensor | None"  # detached
+    loss: "torch.Tensor | None"  # detached
+    labels: "torch.Tensor | None"
+    training: bool  # model.training during the forward
+    grad_enabled: bool  # torch.is_grad_enabled() during the forward
+
+
+@dataclass
+class LossInput:
+    """A loss module or functional loss was called (pre-hook)."""
+
+    step: int
+    loss_name: str  # e.g. "CrossEntropyLoss", "BCEWithLogitsLoss", "NLLLoss"
+    input: "torch.Tensor"  # detached
+    target: "torch.Tensor | None"
+
+
+@dataclass
+class BackwardDone:
+    """Gradients of one backward pass have been accumulated into ``.grad``."""
+
+    step: int
+    loss: float | None
+
+
+@dataclass
+class OptimizerStep:
+    """Just before (``pre``) and after an optimizer step.
+
+    ``grad_norm`` is the global L2 norm of the gradients about to be applied,
+    ``grad_norms`` per parameter name (None where a parameter has no grad),
+    ``update_ratio`` the global ||Δw|| / ||w|| of the step (post only),
+    ``backwards_since_zero_grad`` how many backward passes fed these gradients
+    since they were last cleared.
+    """
+
+    step: int
+    lr: float
+    grad_norm: float
+    grad_norms: dict[str, float | None]
+    backwards_since_zero_grad: int
+    backwards_since_last_step: int
+    update_ratio: float | None = None
+    loss: float | None = None  # mean training loss since the previous step
+
+
+@dataclass
+class ZeroGrad:
+    step: int
+
+
+@dataclass
+class Evaluation:
+    """A finished evaluation with whatever metrics are known."""
+
+    step: int
+    val_loss: float | None = None
+    train_loss: float | None = None
+    val_accuracy: float | None = None
+    train_accuracy: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunEnded:
+    step: int

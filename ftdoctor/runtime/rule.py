@@ -1,0 +1,46 @@
+"""Base class and registry for runtime rules (Lightning-callback style).
+
+A rule subscribes to events by defining ``on_<event>`` methods, keeps its own
+state, and calls :meth:`RuntimeRule.emit` once, at the step it becomes
+certain. The doctor calls each handler inside a guard: an exception in a rule
+becomes a doctor error, never a crash of the user's training.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ftdoctor.catalogue import make_finding
+from ftdoctor.findings import Finding
+
+#: slug -> rule class, filled by @register_runtime_rule
+RUNTIME_RULES: dict[str, type["RuntimeRule"]] = {}
+
+
+def register_runtime_rule(cls: type["RuntimeRule"]) -> type["RuntimeRule"]:
+    if cls.slug in RUNTIME_RULES:
+        raise ValueError(f"runtime rule {cls.slug} registered twice")
+    RUNTIME_RULES[cls.slug] = cls
+    return cls
+
+
+class RuntimeRule:
+    slug: ClassVar[str]
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = options  # the doctor's thresholds (DoctorOptions)
+        self.findings: list[Finding] = []
+        self.fired = False
+
+    def emit(self, step: int, message: str, fix: str, evidence: dict[str, Any], **location: Any) -> None:
+        """Record this rule's finding once; later calls are ignored."""
+        if self.fired:
+            return
+        self.fired = True
+        self.findings.append(make_finding(self.slug, message, fix, step=step, evidence=evidence, **location))
+
+    # Handlers, overridden by subclasses that care (names match events.py):
+    # on_preflight(Preflight), on_batch(BatchSeen), on_forward(ForwardDone),
+    # on_loss_input(LossInput), on_backward(BackwardDone),
+    # on_before_step(OptimizerStep), on_after_step(OptimizerStep),
+    # on_zero_grad(ZeroGrad), on_evaluation(Evaluation), on_run_end(RunEnded)
