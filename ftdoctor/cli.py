@@ -11,9 +11,6 @@ import os
 import sys
 
 import click
-from rich.console import Console
-from rich.markdown import Markdown
-from rich.table import Table
 
 from ftdoctor import __version__
 from ftdoctor.catalogue import load_catalogue, lookup
@@ -42,28 +39,60 @@ def cli() -> None:
 
 @cli.command("rules")
 @click.option("--kind", type=click.Choice(["static", "runtime"]), default=None, help="Only rules of this kind.")
-def rules_command(kind: str | None) -> None:
-    """List every rule: code, slug, kind, default severity, summary."""
-    table = Table(title="ftdoctor rules", show_lines=False)
-    for column in ("code", "slug", "kind", "severity", "summary"):
-        table.add_column(column, overflow="fold")
-    for doc in load_catalogue().values():
-        if kind is None or kind in doc.kinds:
-            table.add_row(doc.code, doc.slug, doc.kind_label, doc.severity.value, doc.summary)
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text is a table (rich on a terminal); json a list of objects for tools.")
+def rules_command(kind: str | None, output_format: str) -> None:
+    """List every rule: code, slug, kind, default severity, summary.
+
+    Any slug or code works in --select/--ignore, suppression comments and
+    [tool.ftdoctor]; `ftdoctor explain SLUG` tells the whole story of one.
+    """
+    docs = [doc for doc in load_catalogue().values() if kind is None or kind in doc.kinds]
+    rows = [(doc.code, doc.slug, doc.kind_label, doc.severity.value, doc.summary) for doc in docs]
+    if output_format == "json":
+        import json
+
+        keys = ("code", "slug", "kind", "severity", "summary")
+        click.echo(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="ftdoctor rules", show_lines=False)
+        for column in ("code", "slug", "kind", "severity", "summary"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    else:
+        widths = [max(len(row[i]) for row in rows) if rows else 0 for i in range(4)]
+        for row in rows:
+            click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
 
 
 @cli.command("explain")
 @click.argument("rule")
 def explain_command(rule: str) -> None:
-    """Explain RULE (a slug like missing-zero-grad or a code like FTD101)."""
+    """Explain RULE (a slug like missing-zero-grad or a code like FTD101):
+    what it detects, why it hurts, how to fix it, and examples."""
     doc = lookup(rule)
     if doc is None:
-        raise FtdoctorError(f"no rule named {rule!r}; `ftdoctor rules` lists every slug and code")
+        import difflib
+
+        names = [name for d in load_catalogue().values() for name in (d.slug, d.code)]
+        close = difflib.get_close_matches(rule, names, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        raise FtdoctorError(f"no rule named {rule!r}; {hint}`ftdoctor rules` lists every slug and code")
     assert doc.path is not None
     body = doc.path.read_text(encoding="utf-8").split("---", 2)[2]
     header = f"# {doc.code} {doc.slug}\n\n*{doc.kind_label} · default severity {doc.severity.value}*\n\n{doc.summary}\n"
-    Console().print(Markdown(header + body))
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(header + body))
+    else:
+        click.echo((header + body).rstrip() + "\n")  # Markdown as written: readable, and pipes into tools
 
 
 cli.add_command(check_command)
@@ -73,7 +102,10 @@ cli.add_command(init_command)
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False, prog_name="ftdoctor")
+        # Without standalone mode click *returns* the code of a `ctx.exit(n)` /
+        # `raise click.exceptions.Exit(n)` instead of exiting with it.
+        code = cli.main(standalone_mode=False, prog_name="ftdoctor")
+        sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

@@ -1,0 +1,325 @@
+"""Which files `ftdoctor check` reads, how it decodes them, and the project config.
+
+- Paths given on the command line are checked; directories are walked for
+  ``.py`` and ``.ipynb`` files, skipping hidden, virtualenv, ``__pycache__`` and
+  ``site-packages`` folders, following symlinks without looping forever.
+- ``exclude`` patterns (gitignore syntax) are relative to the directory of the
+  ``pyproject.toml`` they come from. Walked files are always filtered; files named
+  explicitly only with ``--force-exclude`` (what the pre-commit hook passes).
+- ``[tool.ftdoctor]`` comes from the nearest ``pyproject.toml`` that has one,
+  walking up from the checked paths; command-line options override it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from ftdoctor.catalogue import lookup
+from ftdoctor.errors import FtdoctorError
+from ftdoctor.findings import FAIL_ON_CHOICES, Severity
+from ftdoctor.settings import Settings, SettingsError, validate_selectors
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+SOURCE_SUFFIXES = (".py", ".ipynb")
+#: Folder names never walked into (a folder named explicitly is still checked).
+SKIPPED_DIRS = frozenset({"__pycache__", "site-packages", "node_modules", "venv", "__pypackages__", "_build"})
+CONFIG_KEYS = ("select", "ignore", "fail-on", "exclude", "severity")
+SEVERITY_NAMES = tuple(s.value for s in Severity)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to check: where it is, and how reports name it."""
+
+    path: Path
+    display: str
+
+    @property
+    def is_notebook(self) -> bool:
+        return self.path.suffix.lower() == ".ipynb"
+
+
+def display_path(path: Path) -> str:
+    """A path as reports show it: relative to the working directory when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(path)
+
+
+def discover_files(
+    paths: Sequence[str], *, exclude: "ExcludeSpec | None" = None, force_exclude: bool = False
+) -> list[SourceFile]:
+    """Every file to check under ``paths``, in a stable order, each once.
+
+    A path that does not exist is a usage error naming it.
+    """
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        names = ", ".join(repr(p) for p in missing)
+        raise FtdoctorError(
+            f"no such file or directory: {names}. `ftdoctor check` takes Python files, notebooks (.ipynb) "
+            "and directories to walk; check the spelling, or run it from the folder that holds them."
+        )
+    seen: set[Path] = set()
+    found: list[SourceFile] = []
+    for raw in paths:
+        root = Path(raw)
+        if root.is_dir():
+            candidates: Iterable[Path] = _walk(root, exclude)
+        elif force_exclude and exclude is not None and exclude.matches(root):
+            candidates = ()
+        else:
+            candidates = (root,)  # named explicitly: checked whatever its suffix
+        for path in candidates:
+            key = _real(path)
+            if key not in seen:
+                seen.add(key)
+                found.append(SourceFile(path, display_path(path)))
+    return found
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop on old Pythons
+        return path.absolute()
+
+
+def _walk(root: Path, exclude: "ExcludeSpec | None") -> Iterator[Path]:
+    """Source files under ``root``; a folder reached twice (symlink loop) is walked once."""
+    visited: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        here = Path(dirpath)
+        real = _real(here)
+        if real in visited:
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        dirnames[:] = sorted(
+            name for name in dirnames if not _skipped_dir(here / name) and not _excluded(exclude, here / name)
+        )
+        for name in sorted(filenames):
+            path = here / name
+            if path.suffix.lower() in SOURCE_SUFFIXES and not _excluded(exclude, path) and path.is_file():
+                yield path
+
+
+def _skipped_dir(path: Path) -> bool:
+    name = path.name
+    return name.startswith(".") or name in SKIPPED_DIRS or (path / "pyvenv.cfg").exists()
+
+
+def _excluded(exclude: "ExcludeSpec | None", path: Path) -> bool:
+    return exclude is not None and exclude.matches(path)
+
+
+@dataclass
+class ExcludeSpec:
+    """gitignore-style patterns, relative to ``root``."""
+
+    patterns: list[str]
+    root: Path
+    _spec: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import pathspec  # only when there is something to exclude
+
+        self._spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
+        self.root = _real(self.root)
+
+    def matches(self, path: Path) -> bool:
+        try:
+            relative = _real(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return False  # outside the project: its patterns do not speak about it
+        if path.is_dir():
+            relative += "/"
+        return bool(self._spec.match_file(relative))
+
+
+# ---------------------------------------------------------------------------- decode
+
+
+class UndecodableSource(Exception):
+    """The bytes are not text Python can read; the message says why (and where, when known)."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+def decode_python(data: bytes) -> str:
+    """Decode source bytes as Python does: BOM, PEP 263 coding cookie, else UTF-8."""
+    if b"\x00" in data:
+        raise UndecodableSource("it looks like a binary file (it contains NUL bytes)")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:  # not UTF-8 without a cookie, or an unknown/conflicting cookie
+        if exc.msg.startswith("invalid or missing encoding declaration"):
+            raise UndecodableSource("it is not valid UTF-8 text and declares no other encoding", exc.lineno) from exc
+        raise UndecodableSource(f"its encoding declaration is invalid ({exc.msg})", exc.lineno) from exc
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UndecodableSource(f"it is not valid {encoding} text ({exc.reason} at byte {exc.start})", line) from exc
+
+
+def read_text_lines(path: Path) -> list[str] | None:
+    """The decoded lines of a Python file, or None when it cannot be read."""
+    try:
+        return decode_python(path.read_bytes()).splitlines()
+    except (OSError, UndecodableSource):
+        return None
+
+
+# ---------------------------------------------------------------------------- config
+
+
+@dataclass
+class ProjectConfig:
+    """``[tool.ftdoctor]`` as read from one file (or nothing: all defaults)."""
+
+    path: Path | None = None
+    table: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+def find_config(paths: Sequence[str]) -> Path | None:
+    """The nearest ``pyproject.toml`` with a ``[tool.ftdoctor]`` table above the checked paths."""
+    start = _common_dir(paths)
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and _has_ftdoctor_table(candidate):
+            return candidate
+    return None
+
+
+def _common_dir(paths: Sequence[str]) -> Path:
+    dirs = [(_real(Path(p)) if os.path.isdir(p) else _real(Path(p)).parent) for p in paths] or [Path.cwd()]
+    try:
+        return Path(os.path.commonpath([str(d) for d in dirs]))
+    except ValueError:  # different drives on Windows
+        return dirs[0]
+
+
+def _has_ftdoctor_table(path: Path) -> bool:
+    try:
+        return "ftdoctor" in _read_toml(path).get("tool", {})
+    except FtdoctorError:
+        return False  # a broken pyproject that is not ours to judge unless named
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise FtdoctorError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise FtdoctorError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def load_config(explicit: str | None, paths: Sequence[str]) -> ProjectConfig:
+    """The config named by ``--config``, else the nearest one found, validated."""
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FtdoctorError(f"--config {explicit!r}: no such file; point it at a pyproject.toml")
+        table = _read_toml(path).get("tool", {}).get("ftdoctor")
+        if table is None:
+            raise FtdoctorError(f"--config {explicit!r} has no [tool.ftdoctor] table")
+    else:
+        found = find_config(paths)
+        if found is None:
+            return ProjectConfig()
+        path, table = found, _read_toml(found)["tool"]["ftdoctor"]
+    _validate_table(table, path)
+    return ProjectConfig(path=path, table=table)
+
+
+def _validate_table(table: Any, path: Path) -> None:
+    where = "tool.ftdoctor"
+    if not isinstance(table, dict):
+        raise SettingsError(f"{path}: {where} must be a table")
+    for key, value in table.items():
+        if key not in CONFIG_KEYS:
+            raise SettingsError(f"{path}: unknown key {where}.{key}; expected one of {', '.join(CONFIG_KEYS)}")
+        if key in ("select", "ignore", "exclude"):
+            _expect_string_list(value, f"{path}: {where}.{key}")
+        if key in ("select", "ignore"):
+            validate_selectors(value, f"{path}: {where}.{key}")
+        if key == "fail-on" and value not in FAIL_ON_CHOICES:
+            raise SettingsError(f"{path}: {where}.fail-on must be one of {', '.join(FAIL_ON_CHOICES)}; got {value!r}")
+        if key == "severity":
+            _validate_severity_table(value, path)
+
+
+def _expect_string_list(value: Any, where: str) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise SettingsError(f"{where} must be a list of strings, e.g. [\"build/\"]; got {value!r}")
+
+
+def _validate_severity_table(table: Any, path: Path) -> None:
+    if not isinstance(table, dict):
+        raise SettingsError(f"{path}: tool.ftdoctor.severity must be a table of rule = \"error|warning|info\"")
+    for rule, severity in table.items():
+        where = f"{path}: tool.ftdoctor.severity.{rule}"
+        if lookup(rule) is None:
+            raise SettingsError(f"{where}: {rule!r} names no rule; use a slug or code (`ftdoctor rules` lists them)")
+        if severity not in SEVERITY_NAMES:
+            raise SettingsError(f"{where} must be one of {', '.join(SEVERITY_NAMES)}; got {severity!r}")
+
+
+def build_settings(
+    config: ProjectConfig, *, select: Sequence[str] = (), ignore: Sequence[str] = (), fail_on: str | None = None
+) -> Settings:
+    """Settings from the config, with command-line choices on top.
+
+    ``--select`` replaces the configured selection (and its ignores: asking for a
+    rule by name shows it); ``--ignore`` adds to the configured ignores.
+    """
+    validate_selectors(select, "--select")
+    validate_selectors(ignore, "--ignore")
+    table = config.table
+    if select:
+        chosen_select, chosen_ignore = list(select), list(ignore)
+    else:
+        chosen_select = list(table.get("select", ["ALL"]))
+        chosen_ignore = [*table.get("ignore", []), *ignore]
+    overrides = {_slug(rule): Severity(value) for rule, value in table.get("severity", {}).items()}
+    return Settings(
+        select=chosen_select,
+        ignore=chosen_ignore,
+        fail_on=fail_on or table.get("fail-on", "warning"),
+        severity_overrides=overrides,
+        exclude=list(table.get("exclude", [])),
+    )
+
+
+def _slug(rule: str) -> str:
+    doc = lookup(rule)
+    assert doc is not None  # validated before
+    return doc.slug
+
+
+def exclude_spec(settings: Settings, config: ProjectConfig) -> ExcludeSpec | None:
+    return ExcludeSpec(settings.exclude, config.root) if settings.exclude else None

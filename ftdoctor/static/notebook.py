@@ -1,0 +1,187 @@
+"""Jupyter notebooks: code cells joined into one module, findings mapped back to cells.
+
+IPython syntax is not Python: line magics (``%pip install``), cell magics (a cell
+starting with ``%%``), shell escapes (``!ls``, ``files = !ls``) and help queries
+(``obj?``) become blank lines (``pass`` when indented, so blocks stay valid), which
+keeps every line number. Cells are numbered from 1 over all cells, as notebook
+front-ends show them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ftdoctor.findings import Finding
+
+_MAGIC_LINE = re.compile(r"^\s*(?:[%!]|\w[\w.]*\s*=\s*[%!])")
+_HELP_LINE = re.compile(r"^\s*(?:\?\??\s*[\w.]+|[\w.]+\s*\?\??)\s*$")
+
+
+class InvalidNotebook(Exception):
+    """Not a notebook we can read; the message says why."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    number: int  # 1-based position among all cells
+    first_line: int  # 1-based line in the joined source
+    source: str
+
+
+@dataclass
+class NotebookSource:
+    """The joined Python source of a notebook's code cells, and where each cell sits in it."""
+
+    cells: list[Cell]
+
+    @property
+    def source(self) -> str:
+        return "".join(cell.source for cell in self.cells)
+
+    def cell_at(self, line: int) -> Cell | None:
+        starts = [cell.first_line for cell in self.cells]
+        index = bisect_right(starts, line) - 1
+        return self.cells[index] if index >= 0 else None
+
+    def map_finding(self, finding: Finding) -> Finding:
+        """A finding on the joined source, re-addressed to its cell."""
+        if finding.line is None:
+            return finding
+        cell = self.cell_at(finding.line)
+        if cell is None:
+            return finding
+        offset = cell.first_line - 1
+        end_line = finding.end_line
+        if end_line is not None:
+            # a span running past its cell is cut at the cell's last line
+            end_line = min(end_line - offset, max(1, cell.source.count("\n")))
+        return replace(
+            finding,
+            line=finding.line - offset,
+            end_line=end_line,
+            message=f"cell {cell.number}: {finding.message}",
+        )
+
+    def cell_lines(self, number: int) -> list[str]:
+        cell = next((c for c in self.cells if c.number == number), None)
+        return cell.source.splitlines() if cell else []
+
+
+def parse_notebook(text: str) -> NotebookSource:
+    """Code cells of a notebook's JSON text, IPython syntax blanked."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidNotebook(f"it is not valid notebook JSON ({exc})") from exc
+    cells = _raw_cells(data)
+    joined: list[Cell] = []
+    line = 1
+    for number, raw in enumerate(cells, start=1):
+        if not isinstance(raw, dict) or raw.get("cell_type") != "code":
+            continue
+        source = _python_lines(_cell_text(raw.get("source", "")))
+        joined.append(Cell(number=number, first_line=line, source=source))
+        line += source.count("\n")
+    return NotebookSource(joined)
+
+
+def _raw_cells(data: Any) -> list[Any]:
+    if not isinstance(data, dict):
+        raise InvalidNotebook("it is not a notebook (the JSON is not an object)")
+    if isinstance(data.get("cells"), list):
+        return data["cells"]
+    if "worksheets" in data:  # nbformat 3 and older: let nbformat upgrade it
+        return _upgraded_cells(data)
+    raise InvalidNotebook("it is not a notebook (no `cells` list)")
+
+
+def _upgraded_cells(data: dict[str, Any]) -> list[Any]:
+    import nbformat  # only for old notebooks; it is slow to import
+
+    try:
+        notebook = nbformat.reads(json.dumps(data), as_version=4)
+    except Exception as exc:  # nbformat raises many kinds on bad input
+        raise InvalidNotebook(f"nbformat cannot read it ({type(exc).__name__}: {exc})") from exc
+    return [dict(cell) for cell in notebook.cells]
+
+
+def _cell_text(source: Any) -> str:
+    if isinstance(source, list):
+        return "".join(part for part in source if isinstance(part, str))
+    return source if isinstance(source, str) else ""
+
+
+def _python_lines(text: str) -> str:
+    """The cell with IPython-only lines blanked, ending in a newline."""
+    lines = text.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        return "\n" * len(lines)  # a cell magic: the whole cell is another language
+    out: list[str] = []
+    scanner = _BracketScanner()
+    magic_continues = False
+    for line in lines:
+        at_statement_start = scanner.at_statement_start()
+        if magic_continues or (at_statement_start and (_MAGIC_LINE.match(line) or _HELP_LINE.match(line))):
+            magic_continues = line.rstrip().endswith("\\")
+            out.append(_blank(line))
+            continue
+        scanner.feed(line)
+        out.append(line)
+    return "".join(f"{line}\n" for line in out)
+
+
+def _blank(line: str) -> str:
+    indent = line[: len(line) - len(line.lstrip())]
+    return f"{indent}pass" if indent else ""
+
+
+class _BracketScanner:
+    """Just enough lexing to know whether the next line starts a statement.
+
+    `%` or `!` opening a line inside brackets, a string or after a backslash is an
+    operator continuing Python, not a magic.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.quote: str | None = None  # the open string's delimiter
+        self.backslash = False
+
+    def at_statement_start(self) -> bool:
+        return self.depth == 0 and self.quote is None and not self.backslash
+
+    def feed(self, line: str) -> None:
+        i, n = 0, len(line)
+        in_comment = False
+        while i < n:
+            if self.quote:
+                if line[i] == "\\":
+                    i += 2
+                    continue
+                if line.startswith(self.quote, i):
+                    i += len(self.quote)
+                    self.quote = None
+                    continue
+                i += 1
+                continue
+            char = line[i]
+            if char == "#":
+                in_comment = True
+                break
+            if char in "\"'":
+                triple = line[i : i + 3]
+                self.quote = triple if triple in ('"""', "'''") else char
+                i += len(self.quote)
+                continue
+            if char in "([{":
+                self.depth += 1
+            elif char in ")]}":
+                self.depth = max(0, self.depth - 1)
+            i += 1
+        if self.quote in ('"', "'"):
+            self.quote = None  # an unterminated one-line string: a syntax error the engine reports
+        self.backslash = line.rstrip().endswith("\\") and self.quote is None and not in_comment
