@@ -54,8 +54,9 @@ class SourceFile:
 
 def display_path(path: Path) -> str:
     """A path as reports show it: relative to the working directory when inside it."""
+    # abspath, not resolve: a file reached through a symlink keeps the name it was reached by
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return Path(os.path.abspath(path)).relative_to(os.getcwd()).as_posix()
     except (ValueError, OSError):
         return str(path)
 
@@ -171,13 +172,15 @@ def decode_python(data: bytes) -> str:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:  # not UTF-8 without a cookie, or an unknown/conflicting cookie
         if exc.msg.startswith("invalid or missing encoding declaration"):
-            raise UndecodableSource("it is not valid UTF-8 text and declares no other encoding", exc.lineno) from exc
-        raise UndecodableSource(f"its encoding declaration is invalid ({exc.msg})", exc.lineno) from exc
+            raise UndecodableSource("it is not valid UTF-8 text and declares no other encoding", exc.lineno or 1) from exc
+        cookie_line = 1 if b"coding" in data.split(b"\n", 1)[0] else 2
+        raise UndecodableSource(f"its encoding declaration is invalid ({exc.msg})", cookie_line) from exc
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise UndecodableSource(f"it is not valid {encoding} text ({exc.reason} at byte {exc.start})", line) from exc
+        name = encoding.upper() if encoding.startswith("utf") else encoding
+        raise UndecodableSource(f"it is not valid {name} text ({exc.reason} on line {line})", line) from exc
 
 
 def read_text_lines(path: Path) -> list[str] | None:
@@ -225,7 +228,10 @@ def _has_ftdoctor_table(path: Path) -> bool:
     try:
         return "ftdoctor" in _read_toml(path).get("tool", {})
     except FtdoctorError:
-        return False  # a broken pyproject that is not ours to judge unless named
+        # Broken TOML is ours to report only when it tries to configure us.
+        if "tool.ftdoctor" in path.read_text(encoding="utf-8", errors="replace"):
+            raise
+        return False
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -125,7 +125,11 @@ def _python_lines(text: str) -> str:
     magic_continues = False
     for line in lines:
         at_statement_start = scanner.at_statement_start()
-        if magic_continues or (at_statement_start and (_MAGIC_LINE.match(line) or _HELP_LINE.match(line))):
+        if magic_continues:  # the tail of a magic continued with a backslash
+            magic_continues = line.rstrip().endswith("\\")
+            out.append("")
+            continue
+        if at_statement_start and (_MAGIC_LINE.match(line) or _HELP_LINE.match(line)):
             magic_continues = line.rstrip().endswith("\\")
             out.append(_blank(line))
             continue
