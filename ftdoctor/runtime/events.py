@@ -40,6 +40,15 @@ class Preflight:
 
 
 @dataclass
+class DatasetsSeen:
+    """``doctor.observe_datasets`` was called (possibly after the pre-flight)."""
+
+    step: int
+    train_data: LabelledData | None
+    val_data: LabelledData | None
+
+
+@dataclass
 class BatchSeen:
     """A batch reached the model's forward (labels from kwargs/dict/positional)."""
 
@@ -74,7 +83,12 @@ class LossInput:
 
 @dataclass
 class BackwardDone:
-    """Gradients of one backward pass have been accumulated into ``.grad``."""
+    """A backward pass reached the watched model's output (its gradients follow).
+
+    Published from a hook on the forward's output tensor, so it fires once per
+    backward pass through each training forward. ``loss`` is the forward's loss
+    when it is known without a device sync (CPU tensors), else None.
+    """
 
     step: int
     loss: float | None
@@ -119,5 +133,41 @@ class Evaluation:
 
 
 @dataclass
+class EvalPass:
+    """An evaluation pass ended: how its forwards ran.
+
+    An eval pass is the forwards inside ``doctor.evaluation()``, forwards under
+    ``torch.no_grad()``/``inference_mode()``, forwards in eval mode that are
+    never backpropagated, and — when ``doctor.observe_eval`` closes the pass —
+    every forward since the last training backward that was not backpropagated.
+    """
+
+    step: int  # optimizer steps completed when the pass began
+    forwards: int
+    train_mode_forwards: int  # model.training was True
+    grad_tracked_forwards: int  # autograd recorded a graph for the output
+    explicit: bool  # bracketed by doctor.evaluation() or observe_eval
+    dropout_modules: list[str] = field(default_factory=list)  # active (p > 0) dropout/batch-norm modules
+
+
+@dataclass
+class NonFiniteLoss:
+    """The training loss went NaN/inf; the doctor located where (once per run).
+
+    ``first_module`` is the first module (in execution order) whose output was
+    non-finite while its inputs were finite, found by replaying the offending
+    forward with finiteness hooks; None when the model's outputs were finite
+    (the loss computation itself produced it) or the replay did not reproduce it.
+    """
+
+    step: int
+    loss: float
+    first_module: str | None
+    located_by: str  # "replay", "model-output-finite", "not-reproduced", "no-inputs"
+    non_finite_parameters: list[str] = field(default_factory=list)
+
+
+@dataclass
 class RunEnded:
     step: int
+    exception: BaseException | None = None  # the run crashed with this (record_exception)

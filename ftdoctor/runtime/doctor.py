@@ -1,0 +1,781 @@
+"""The runtime doctor: hooks in, events out, rules judge.
+
+``watch(model, optimizer)`` attaches a :class:`Doctor` to a model and its
+optimizers through public torch hooks, turns what it sees into the events of
+:mod:`ftdoctor.runtime.events` and dispatches them to every enabled runtime
+rule. A rule that raises is disabled and reported once on stderr; the user's
+training never stops because of the doctor.
+
+How forwards are classified (the eval phase):
+
+- inside ``with doctor.evaluation():`` — eval;
+- under ``torch.no_grad()`` / ``inference_mode()`` — eval;
+- in eval mode (``model.eval()``) and never backpropagated — eval (judged at
+  the next optimizer step, so a loop that deliberately trains in eval mode is
+  still training);
+- anything else that is never backpropagated before ``doctor.observe_eval()``
+  closes the evaluation — eval as well (this is how an evaluation that forgot
+  both ``model.eval()`` and ``no_grad()`` is still recognised).
+
+A forward whose output receives a gradient is a training forward; that
+gradient hook is also how backward passes are counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator
+
+import torch
+
+from ftdoctor.findings import Finding, Report
+from ftdoctor.runtime import distributed
+from ftdoctor.runtime.events import (
+    BackwardDone,
+    BatchSeen,
+    DatasetsSeen,
+    EvalPass,
+    Evaluation,
+    ForwardDone,
+    LabelledData,
+    LossInput,
+    NonFiniteLoss,
+    OptimizerStep,
+    Preflight,
+    RunEnded,
+    ZeroGrad,
+)
+from ftdoctor.runtime.hooks import HookSet, listen_to_losses
+from ftdoctor.runtime.options import DoctorOptions
+from ftdoctor.runtime.rule import RUNTIME_RULES, RuntimeRule
+from ftdoctor.runtime.stats import UpdateRatioProbe, all_finite, gradient_stats, merge_counts
+from ftdoctor.settings import Settings
+
+#: forwards kept for eval classification before a flush is forced (a loop that never steps)
+_MAX_PENDING_FORWARDS = 256
+
+
+@dataclass
+class StepRecord:
+    """One optimizer step as the doctor measured it."""
+
+    step: int
+    loss: float | None
+    lr: float
+    grad_norm: float
+    update_ratio: float | None
+    seconds: float
+
+
+@dataclass
+class _Forward:
+    """One forward of the watched model, until it is known to be training or eval."""
+
+    step: int
+    phase: str
+    training: bool
+    definite_eval: bool
+    grad_enabled: bool
+    grad_tracked: bool = False
+    backpropagated: bool = False
+    loss: torch.Tensor | None = None
+
+
+@dataclass
+class _OptimizerWatch:
+    """Per-optimizer bookkeeping: gradient-clearing counters, names, update probe."""
+
+    optimizer: torch.optim.Optimizer
+    index: int
+    backwards_since_zero_grad: int = 0
+    backwards_since_step: int = 0
+    zero_grad_since_step: bool = False
+    sentinel: torch.Tensor | None = None  # a parameter that had a gradient at the last step
+    probe: UpdateRatioProbe | None = None
+    sampled: bool = False
+    names: list[str] = field(default_factory=list)
+    params: list[torch.Tensor] = field(default_factory=list)
+    pending: OptimizerStep | None = None
+
+    def refresh_params(self, name_of: dict[int, str]) -> None:
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        if len(params) != len(self.params) or any(a is not b for a, b in zip(params, self.params)):
+            self.params = params
+            self.names = [name_of.get(id(p), f"optimizer[{self.index}].param[{i}]") for i, p in enumerate(params)]
+            self.probe = None
+
+    def cleared(self) -> None:
+        self.backwards_since_zero_grad = 0
+        self.zero_grad_since_step = True
+
+
+class Doctor:
+    """Watches one model (and its optimizers) and diagnoses the run as it goes."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer | None = None,
+        *,
+        num_labels: int | None = None,
+        train_data: LabelledData | None = None,
+        val_data: LabelledData | None = None,
+        settings: Settings | None = None,
+        options: DoctorOptions | None = None,
+    ) -> None:
+        import ftdoctor.runtime.rules  # noqa: F401  (registers every rule)
+
+        self.model = model
+        self.settings = settings or Settings()
+        self.options = options or DoctorOptions()
+        config = getattr(model, "config", None)
+        self.num_labels = num_labels if num_labels is not None else getattr(config, "num_labels", None)
+        self.hidden_size = getattr(config, "hidden_size", None)
+        self.train_data, self.val_data = train_data, val_data
+        self.step = 0
+        self.findings: list[Finding] = []
+        self.history: list[StepRecord] = []
+        self.label_counts: Counter[int] = Counter()
+        self.on_finding: list[Callable[[Finding], None]] = []
+        self.internal_errors: list[str] = []
+        self.exception: BaseException | None = None
+        self.optimizers: list[torch.optim.Optimizer] = []
+        self.rules: list[RuntimeRule] = [
+            cls(self.options) for slug, cls in RUNTIME_RULES.items() if self.settings.is_enabled(slug)
+        ]
+        self._handlers = _handler_table(self.rules)
+        self._collected: set[int] = set()
+        self._watches: list[_OptimizerWatch] = []
+        self._hooks = HookSet()
+        self._attached = self._finished = self._preflight_done = False
+        self._eval_depth = self._forward_depth = 0
+        self._replaying = self._explicit_batches = False
+        self._current: _Forward | None = None
+        self._last_forward: _Forward | None = None
+        self._pending: list[_Forward] = []
+        self._last_inputs: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self._step_losses: list[torch.Tensor] = []
+        self._losses_since_eval: list[float] = []
+        self._non_finite_seen = False
+        self._name_of: dict[int, str] = {}
+        self._dropout_names: list[str] = []
+        self._doctor_seconds = 0.0
+        self._started: float | None = None
+        self._last_step_end: float | None = None
+        if optimizer is not None:
+            self.add_optimizer(optimizer)
+
+    # --- public API ----------------------------------------------------------
+
+    def attach(self) -> "Doctor":
+        if self._attached:
+            return self
+        self._attached = True
+        self._name_of = {id(p): name for name, p in self.model.named_parameters()}
+        self._dropout_names = _mode_sensitive_modules(self.model)
+        hooks = self._hooks
+        hooks.add(self.model.register_forward_pre_hook(self._forward_pre, with_kwargs=True))
+        hooks.add(self.model.register_forward_hook(self._forward_post, with_kwargs=True, always_call=True))
+        hooks.wrap_method(self.model, "zero_grad", self._wrap_zero_grad(None))
+        hooks.on_remove(listen_to_losses(self._on_loss))
+        for watch in self._watches:
+            self._hook_optimizer(watch)
+        return self
+
+    def detach(self) -> None:
+        if not self._attached:
+            return
+        self._finish()
+        self._hooks.remove_all()
+        self._attached = False
+
+    def __enter__(self) -> "Doctor":
+        return self.attach()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and not isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+            self.record_exception(exc)
+        self.detach()
+
+    def add_optimizer(self, optimizer: Any) -> None:
+        """Watch an optimizer (one created after ``watch()``, or a wrapped one: its inner optimizer)."""
+        optimizer = _unwrap_optimizer(optimizer)
+        if any(w.optimizer is optimizer for w in self._watches):
+            return
+        watch = _OptimizerWatch(optimizer, index=len(self._watches))
+        self._watches.append(watch)
+        self.optimizers.append(optimizer)
+        if self._attached:
+            self._hook_optimizer(watch)
+
+    def observe_batch(self, batch: Any, phase: str = "train") -> None:
+        """Tell the doctor about a batch whose labels never pass through the model.
+
+        From the first call on, labels found automatically in the model's inputs
+        are no longer used (so no batch is counted twice).
+        """
+        with self._guard("observe_batch"):
+            self._explicit_batches = True
+            labels = _labels_of(batch) if not isinstance(batch, torch.Tensor) else batch
+            if phase == "train":
+                self._ensure_preflight()
+            self._publish_batch(phase, labels, _batch_size(labels))
+
+    def observe_datasets(self, train: LabelledData | None = None, val: LabelledData | None = None) -> None:
+        self.train_data = train or self.train_data
+        self.val_data = val or self.val_data
+        with self._guard("observe_datasets"):
+            self._publish("on_datasets", DatasetsSeen(self.step, self.train_data, self.val_data))
+
+    @contextlib.contextmanager
+    def evaluation(self) -> Iterator["Doctor"]:
+        """Every forward inside is an eval forward; the eval pass is judged on exit."""
+        self._eval_depth += 1
+        try:
+            yield self
+        finally:
+            self._eval_depth -= 1
+            if self._eval_depth == 0:
+                with self._guard("evaluation"):
+                    self._flush_eval(bracketed=False)
+
+    def observe_eval(
+        self,
+        *,
+        val_loss: float | None = None,
+        train_loss: float | None = None,
+        val_accuracy: float | None = None,
+        train_accuracy: float | None = None,
+        step: int | None = None,
+        **extra: float,
+    ) -> None:
+        """An evaluation finished: closes the eval pass and publishes its metrics.
+
+        ``train_loss`` defaults to the mean training loss since the previous evaluation.
+        """
+        with self._guard("observe_eval"):
+            self._flush_eval(bracketed=True)
+            if train_loss is None and self._losses_since_eval:
+                train_loss = sum(self._losses_since_eval) / len(self._losses_since_eval)
+            self._losses_since_eval = []
+            event = Evaluation(
+                step=self.step if step is None else step,
+                val_loss=_as_float(val_loss),
+                train_loss=_as_float(train_loss),
+                val_accuracy=_as_float(val_accuracy),
+                train_accuracy=_as_float(train_accuracy),
+                extra={k: float(v) for k, v in extra.items() if _as_float(v) is not None},
+            )
+            self._publish("on_evaluation", event)
+
+    def record_exception(self, exc: BaseException) -> None:
+        """The run crashed: finish judging with what was seen; rules may explain it."""
+        if self.exception is None:
+            self.exception = exc
+        self._finish()
+
+    @property
+    def overhead(self) -> float | None:
+        """The doctor's own time as a fraction of the training time it watched."""
+        if self._started is None or self._last_step_end is None:
+            return None
+        elapsed = self._last_step_end - self._started
+        return self._doctor_seconds / elapsed if elapsed > 0 else None
+
+    @property
+    def is_main_process(self) -> bool:
+        return distributed.is_main_process()
+
+    @property
+    def attached(self) -> bool:
+        return self._attached
+
+    def report(self, *, metrics: dict[str, Any] | None = None) -> Report:
+        return Report(
+            mode="run",
+            findings=list(self.findings),
+            metrics=dict(metrics or {}),
+            steps=self.step,
+            overhead=self.overhead,
+        )
+
+    # --- dispatch ------------------------------------------------------------
+
+    def _publish(self, handler: str, event: Any) -> None:
+        for rule, method in tuple(self._handlers.get(handler, ())):
+            try:
+                method(event)
+            except Exception as exc:  # a broken rule must never break training
+                self._disable(rule, exc)
+                continue
+            if rule.findings and id(rule) not in self._collected:
+                self._collect(rule)
+
+    def _collect(self, rule: RuntimeRule) -> None:
+        self._collected.add(id(rule))
+        for finding in self.settings.apply(rule.findings):
+            self.findings.append(finding)
+            for callback in self.on_finding:
+                try:
+                    callback(finding)
+                except Exception as exc:
+                    self._internal_error("on_finding callback", exc)
+
+    def _disable(self, rule: RuntimeRule, exc: BaseException) -> None:
+        for handlers in self._handlers.values():
+            handlers[:] = [(r, m) for r, m in handlers if r is not rule]
+        self._internal_error(f"rule {rule.slug}", exc)
+
+    def _internal_error(self, where: str, exc: BaseException) -> None:
+        message = f"{where}: {type(exc).__name__}: {exc}"
+        self.internal_errors.append(message)
+        print(f"ftdoctor: internal error in {message} (disabled; training continues)", file=sys.stderr)
+
+    @contextlib.contextmanager
+    def _guard(self, where: str) -> Iterator[None]:
+        """Time the doctor's own work and swallow its bugs (never the user's)."""
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as exc:
+            self._internal_error(f"doctor ({where})", exc)
+        finally:
+            self._doctor_seconds += time.perf_counter() - started
+
+    # --- hooks: model ----------------------------------------------------------
+
+    def _forward_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._forward_depth += 1
+        if self._forward_depth > 1 or self._replaying:
+            return
+        with self._guard("forward"):
+            grad = torch.is_grad_enabled()
+            definite_eval = self._eval_depth > 0 or not grad
+            phase = "eval" if definite_eval else "train"
+            if phase == "train":
+                if self._started is None:
+                    self._started = time.perf_counter()
+                self._ensure_preflight()
+                self._last_inputs = (args, kwargs)
+            self._current = _Forward(self.step, phase, module.training, definite_eval, grad)
+            if not self._explicit_batches:
+                labels = _labels_of_call(args, kwargs)
+                self._publish_batch(phase, labels, _batch_size_of_call(args, kwargs, labels))
+
+    def _forward_post(self, module: torch.nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        self._forward_depth = max(0, self._forward_depth - 1)
+        if self._forward_depth > 0 or self._replaying or self._current is None:
+            return
+        with self._guard("forward"):
+            record, self._current = self._current, None
+            logits, loss = _logits_and_loss(output)
+            anchor = next((t for t in (logits, loss) if t is not None and t.requires_grad), None)
+            if anchor is not None:
+                record.grad_tracked = True
+                anchor.register_hook(lambda grad, record=record: self._on_backward(record))
+            record.loss = loss.detach() if loss is not None else None
+            self._last_forward = record
+            self._remember(record)
+            labels = _labels_of_call(args, kwargs) if not self._explicit_batches else None
+            self._publish(
+                "on_forward",
+                ForwardDone(
+                    step=self.step,
+                    phase=record.phase,
+                    logits=logits.detach() if logits is not None else None,
+                    loss=record.loss,
+                    labels=labels,
+                    training=record.training,
+                    grad_enabled=record.grad_enabled,
+                ),
+            )
+
+    def _on_loss(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None, output: torch.Tensor) -> None:
+        if self._replaying:
+            return
+        with self._guard("loss"):
+            inside_forward = self._forward_depth > 0
+            last = self._last_forward
+            if not inside_forward and last is not None and last.loss is None and output.dim() == 0:
+                last.loss = output.detach()  # a loss computed outside the model, from its output
+            step = self.step
+            self._publish(
+                "on_loss_input",
+                LossInput(step, loss_name, input.detach(), target.detach() if target is not None else None),
+            )
+
+    def _on_backward(self, record: _Forward) -> None:
+        with self._guard("backward"):
+            if not record.backpropagated and record.loss is not None:
+                self._step_losses.append(record.loss)
+            record.backpropagated = True
+            for watch in self._watches:
+                if watch.backwards_since_step == 0 and not watch.zero_grad_since_step:
+                    self._detect_manual_clear(watch)
+                watch.backwards_since_zero_grad += 1
+                watch.backwards_since_step += 1
+            cpu_loss = record.loss is not None and record.loss.device.type == "cpu"
+            self._publish("on_backward", BackwardDone(self.step, float(record.loss) if cpu_loss else None))  # type: ignore[arg-type]
+
+    def _detect_manual_clear(self, watch: _OptimizerWatch) -> None:
+        """Gradients cleared without zero_grad (``p.grad = None``) still count as cleared.
+
+        Runs when the backward reaches the model's output, before any parameter
+        gradient of this backward is accumulated.
+        """
+        sentinel = watch.sentinel
+        if sentinel is None:
+            return
+        if sentinel.grad is None or not bool(sentinel.grad.any()):
+            watch.cleared()
+
+    def _wrap_zero_grad(self, watch: _OptimizerWatch | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def make(original: Callable[..., Any]) -> Callable[..., Any]:
+            def zero_grad(*args: Any, **kwargs: Any) -> Any:
+                result = original(*args, **kwargs)
+                with self._guard("zero_grad"):
+                    for each in (self._watches if watch is None else [watch]):
+                        each.cleared()
+                    self._publish("on_zero_grad", ZeroGrad(self.step))
+                return result
+
+            return zero_grad
+
+        return make
+
+    # --- hooks: optimizer ---------------------------------------------------------
+
+    def _hook_optimizer(self, watch: _OptimizerWatch) -> None:
+        optimizer = watch.optimizer
+        self._hooks.add(optimizer.register_step_pre_hook(lambda opt, args, kwargs: self._before_step(watch)))
+        self._hooks.add(optimizer.register_step_post_hook(lambda opt, args, kwargs: self._after_step(watch)))
+        self._hooks.wrap_method(optimizer, "zero_grad", self._wrap_zero_grad(watch))
+
+    def _is_primary(self, watch: _OptimizerWatch) -> bool:
+        return watch is self._watches[0]
+
+    def _before_step(self, watch: _OptimizerWatch) -> None:
+        with self._guard("optimizer step"):
+            primary = self._is_primary(watch)
+            self._ensure_preflight()
+            if primary:
+                self._flush_eval(bracketed=False)
+            watch.refresh_params(self._name_of)
+            losses = self._take_step_losses() if primary else []
+            extra = [torch.stack([l.float().reshape(()) for l in losses]).mean()] if losses else []
+            grads, extra_values = gradient_stats(watch.params, extra)
+            loss = extra_values[0] if extra_values else None
+            if loss is not None and not math.isfinite(loss):
+                self._report_non_finite_loss(loss)
+            self._sample_update_ratio(watch)
+            watch.sentinel = next((p for p in reversed(watch.params) if p.grad is not None), None)
+            event = OptimizerStep(
+                step=self.step,
+                lr=float(watch.optimizer.param_groups[0].get("lr", 0.0)),
+                grad_norm=grads.global_norm,
+                grad_norms=dict(zip(watch.names, grads.norms)),
+                backwards_since_zero_grad=watch.backwards_since_zero_grad,
+                backwards_since_last_step=watch.backwards_since_step,
+                loss=loss,
+            )
+            watch.pending = event
+            self._publish("on_before_step", event)
+
+    def _after_step(self, watch: _OptimizerWatch) -> None:
+        with self._guard("optimizer step"):
+            event, watch.pending = watch.pending, None
+            ratio = watch.probe.after_step() if watch.sampled and watch.probe is not None else None
+            watch.sampled = False
+            watch.backwards_since_step = 0
+            watch.zero_grad_since_step = False
+            if event is None:
+                return
+            if self._is_primary(watch):
+                self.step += 1
+                self._record_history(event, ratio)
+            self._publish("on_after_step", replace(event, step=self.step, update_ratio=ratio))
+
+    def _sample_update_ratio(self, watch: _OptimizerWatch) -> None:
+        if self.step % max(1, self.options.update_ratio_every) != 0:
+            return
+        if watch.probe is None:
+            trainable = [p for p in watch.params if p.requires_grad]
+            watch.probe = UpdateRatioProbe(trainable, self.options.update_ratio_elements)
+        watch.probe.before_step()
+        watch.sampled = True
+
+    def _record_history(self, event: OptimizerStep, ratio: float | None) -> None:
+        now = time.perf_counter()
+        previous = self._last_step_end if self._last_step_end is not None else (self._started or now)
+        self._last_step_end = now
+        self.history.append(StepRecord(self.step, event.loss, event.lr, event.grad_norm, ratio, now - previous))
+        if event.loss is not None and math.isfinite(event.loss):
+            self._losses_since_eval.append(event.loss)
+
+    def _take_step_losses(self) -> list[torch.Tensor]:
+        losses, self._step_losses = self._step_losses, []
+        return losses
+
+    # --- non-finite loss ------------------------------------------------------------
+
+    def _report_non_finite_loss(self, loss: float) -> None:
+        if self._non_finite_seen:
+            return
+        self._non_finite_seen = True
+        first, how = self._replay_for_first_non_finite()
+        bad = [name for name, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
+        self._publish("on_non_finite_loss", NonFiniteLoss(self.step, loss, first, how, bad[:20]))
+
+    def _replay_for_first_non_finite(self) -> tuple[str | None, str]:
+        """Replay the last training forward with finiteness hooks on every submodule."""
+        if self._last_inputs is None:
+            return None, "no-inputs"
+        args, kwargs = self._last_inputs
+        origin: list[str] = []
+
+        def check(name: str) -> Callable[..., None]:
+            def hook(module: Any, hook_args: Any, hook_kwargs: Any, output: Any) -> None:
+                if not origin and not all_finite(output) and all_finite((hook_args, hook_kwargs)):
+                    origin.append(name)
+
+            return hook
+
+        handles = [
+            module.register_forward_hook(check(name), with_kwargs=True)
+            for name, module in self.model.named_modules()
+            if name
+        ]
+        self._replaying = True
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=_rng_devices()):
+                output = self.model(*args, **kwargs)
+        finally:
+            self._replaying = False
+            for handle in handles:
+                handle.remove()
+        if origin:
+            return origin[0], "replay"
+        logits, loss = _logits_and_loss(output)
+        if logits is not None and all_finite(logits) and (loss is None or all_finite(loss)):
+            return None, "model-output-finite"
+        return None, "not-reproduced"
+
+    # --- eval passes --------------------------------------------------------------
+
+    def _remember(self, record: _Forward) -> None:
+        self._pending.append(record)
+        if len(self._pending) > _MAX_PENDING_FORWARDS:
+            self._flush_eval(bracketed=False)
+
+    def _flush_eval(self, *, bracketed: bool) -> None:
+        """Publish the eval pass made of the not-backpropagated forwards since the last flush.
+
+        ``bracketed`` (observe_eval closed it): every such forward was an eval
+        forward. Otherwise only the unambiguous ones (no_grad, evaluation(),
+        eval mode) are.
+        """
+        pending, self._pending = self._pending, []
+        forwards = [
+            f
+            for f in pending
+            if not f.backpropagated and (bracketed or f.definite_eval or not f.training)
+        ]
+        if not forwards:
+            return
+        train_mode = sum(f.training for f in forwards)
+        self._publish(
+            "on_eval_pass",
+            EvalPass(
+                step=forwards[0].step,
+                forwards=len(forwards),
+                train_mode_forwards=train_mode,
+                grad_tracked_forwards=sum(f.grad_tracked for f in forwards),
+                explicit=bracketed or self._eval_depth > 0 or any(f.definite_eval for f in forwards),
+                dropout_modules=list(self._dropout_names) if train_mode else [],
+            ),
+        )
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def _ensure_preflight(self) -> None:
+        if self._preflight_done:
+            return
+        self._preflight_done = True
+        self._publish(
+            "on_preflight",
+            Preflight(
+                model=self.model,
+                optimizers=self.optimizers,  # live: optimizers added later appear in it
+                num_labels=self.num_labels,
+                hidden_size=self.hidden_size,
+                train_data=self.train_data,
+                val_data=self.val_data,
+            ),
+        )
+
+    def _publish_batch(self, phase: str, labels: torch.Tensor | None, batch_size: int | None) -> None:
+        if phase == "train" and labels is not None and _is_class_ids(labels):
+            merge_counts(self.label_counts, labels)
+        self._publish("on_batch", BatchSeen(self.step, phase, labels, batch_size))
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        with self._guard("finish"):
+            self._ensure_preflight()
+            self._flush_eval(bracketed=False)
+            losses = self._take_step_losses()
+            if losses:
+                loss = float(torch.stack([l.float().reshape(()) for l in losses]).mean())
+                if not math.isfinite(loss):
+                    self._report_non_finite_loss(loss)
+            self._publish("on_run_end", RunEnded(self.step, self.exception))
+
+
+def watch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    num_labels: int | None = None,
+    train_data: LabelledData | None = None,
+    val_data: LabelledData | None = None,
+    settings: Settings | None = None,
+    options: DoctorOptions | None = None,
+) -> Doctor:
+    """Attach a doctor; use as ``with ftdoctor.watch(model, optimizer) as doctor:`` (detaches on exit)."""
+    doctor = Doctor(
+        model,
+        optimizer,
+        num_labels=num_labels,
+        train_data=train_data,
+        val_data=val_data,
+        settings=settings,
+        options=options,
+    )
+    return doctor.attach()
+
+
+# --- helpers -------------------------------------------------------------------------
+
+_HANDLER_NAMES = (
+    "on_preflight",
+    "on_datasets",
+    "on_batch",
+    "on_forward",
+    "on_loss_input",
+    "on_backward",
+    "on_before_step",
+    "on_after_step",
+    "on_zero_grad",
+    "on_eval_pass",
+    "on_evaluation",
+    "on_non_finite_loss",
+    "on_run_end",
+)
+
+
+def _handler_table(rules: list[RuntimeRule]) -> dict[str, list[tuple[RuntimeRule, Callable[[Any], None]]]]:
+    """event handler name -> the rules that define it (looked up once, not per event)."""
+    table: dict[str, list[tuple[RuntimeRule, Callable[[Any], None]]]] = {name: [] for name in _HANDLER_NAMES}
+    for rule in rules:
+        for name in _HANDLER_NAMES:
+            method = getattr(rule, name, None)
+            if callable(method):
+                table[name].append((rule, method))
+    return table
+
+
+def _unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:
+    """accelerate's AcceleratedOptimizer (and similar wrappers) keep the real one in ``.optimizer``."""
+    while not isinstance(optimizer, torch.optim.Optimizer) and hasattr(optimizer, "optimizer"):
+        optimizer = optimizer.optimizer
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"ftdoctor.watch: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    return optimizer
+
+
+def _mode_sensitive_modules(model: torch.nn.Module) -> list[str]:
+    """Modules that behave differently in train mode: dropout with p > 0 and batch norm."""
+    names = []
+    for name, module in model.named_modules():
+        is_dropout = isinstance(module, torch.nn.modules.dropout._DropoutNd) and module.p > 0
+        if is_dropout or isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            names.append(name or type(module).__name__)
+    return names
+
+
+def _labels_of(batch: Any) -> torch.Tensor | None:
+    if isinstance(batch, dict):
+        for key in ("labels", "label", "targets", "target"):
+            value = batch.get(key)
+            if isinstance(value, torch.Tensor):
+                return value
+        return None
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2 and isinstance(batch[-1], torch.Tensor):
+        return batch[-1]  # (inputs..., labels)
+    return None
+
+
+def _labels_of_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:
+    """Labels passed to the model: ``labels=``, or inside a dict batch passed whole."""
+    labels = kwargs.get("labels")
+    if isinstance(labels, torch.Tensor):
+        return labels
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, dict):
+            return _labels_of(value)
+    return None
+
+
+def _batch_size_of_call(args: tuple[Any, ...], kwargs: dict[str, Any], labels: torch.Tensor | None) -> int | None:
+    if labels is not None:
+        return _batch_size(labels)
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return int(value.shape[0])
+    return None
+
+
+def _batch_size(labels: torch.Tensor | None) -> int | None:
+    return int(labels.shape[0]) if isinstance(labels, torch.Tensor) and labels.dim() > 0 else None
+
+
+def _is_class_ids(labels: torch.Tensor) -> bool:
+    return not labels.dtype.is_floating_point and labels.dtype != torch.bool and not labels.dtype.is_complex
+
+
+def _logits_and_loss(output: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Logits and loss from a ModelOutput/dict, an HF-style tuple, or a bare tensor."""
+    if isinstance(output, torch.Tensor):
+        return (None, output) if output.dim() == 0 else (output, None)
+    if isinstance(output, dict):
+        logits, loss = output.get("logits"), output.get("loss")
+        return (logits if isinstance(logits, torch.Tensor) else None, loss if isinstance(loss, torch.Tensor) else None)
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        first = output[0]
+        if first.dim() == 0:  # (loss, logits, ...) as transformers returns with labels and return_dict=False
+            second = output[1] if len(output) > 1 and isinstance(output[1], torch.Tensor) else None
+            return second, first
+        return first, None
+    return None, None
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _rng_devices() -> list[int]:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return [torch.cuda.current_device()]
+    return []

@@ -1,0 +1,75 @@
+"""Every threshold of the runtime doctor, in one place.
+
+Defaults are calibrated on clean reference runs (see ``CALIBRATION`` below and
+``tests/runtime/test_clean_matrix.py``), not on constants from papers written
+for Keras-era CNNs: a random-init tiny BERT (AdamW, lr 1e-3, 5 seeds × 2
+generated datasets, frozen encoder, gradient accumulation, HF Trainer) and the
+pretrained MiniLM-L6 fine-tuned at lr 2e-5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DoctorOptions:
+    # --- cost knobs -----------------------------------------------------------
+    #: every check on: update ratio on every step over a large weight sample
+    thorough: bool = False
+    #: measure the update/weight ratio on every n-th optimizer step (thorough: 1)
+    update_ratio_every: int = 2
+    #: weight elements sampled for the update/weight ratio (thorough: 10x)
+    update_ratio_elements: int = 32_768
+
+    # --- dead-parameters -------------------------------------------------------
+    #: a parameter is dead when it got no (or an all-zero) gradient on every one of these first steps
+    dead_param_steps: int = 3
+    #: modules whose parameters legitimately get no gradient (a base model's pooler
+    #: computed but unused by a custom head reading ``last_hidden_state``)
+    benign_dead_modules: tuple[str, ...] = ("pooler",)
+
+    # --- exploding-gradients ---------------------------------------------------
+    #: steps whose median grad norm is the early level (after the first step)
+    explode_baseline_steps: int = 5
+    #: grad norm above early level x this, for ``explode_patience`` consecutive steps
+    explode_factor: float = 100.0
+    explode_patience: int = 3
+
+    # --- lr-too-high / lr-too-low ---------------------------------------------
+    #: steps per window (the start window and the latest window)
+    lr_window: int = 10
+    #: lr-too-high: latest-window mean loss above the start-window mean x this
+    loss_rise_factor: float = 1.5
+    #: lr-too-high: median update/weight ratio over the latest window above this
+    update_ratio_high: float = 0.2
+    #: lr-too-high: one predicted class for a whole window of batches holding several labels,
+    #: while the loss is at or above its start (and the update ratio above ``collapse_min_ratio``)
+    collapse_min_ratio: float = 0.02
+    #: lr-too-low: median update/weight ratio over the latest window below this ...
+    update_ratio_low: float = 1e-5
+    #: ... and the loss flat: |latest - start| / start below this
+    loss_flat_tolerance: float = 0.02
+    #: judge the learning rate only before this many steps have passed (its window is 50 steps)
+    lr_judge_until: int = 50
+
+    # --- overfitting-gap -------------------------------------------------------
+    #: validation loss rising while training loss falls for this many consecutive evaluations
+    overfit_evaluations: int = 2
+    #: relative rise of the validation loss that counts as rising
+    overfit_min_rise: float = 0.01
+    #: train accuracy minus validation accuracy above this, at as many consecutive evaluations
+    accuracy_gap: float = 0.25
+
+    extra: dict[str, object] = field(default_factory=dict)  # thresholds of rules added later
+
+    def __post_init__(self) -> None:
+        if self.thorough:
+            self.update_ratio_every = 1
+            self.update_ratio_elements *= 10
+
+
+#: What the defaults were calibrated on (kept next to the numbers they justify).
+CALIBRATION = """
+filled in by benchmarks/bench_overhead.py and tests/runtime/test_clean_matrix.py measurements
+"""

@@ -1,0 +1,129 @@
+"""Cheap statistics the doctor computes once per optimizer step for every rule.
+
+Per step the doctor does a handful of fused reductions: one ``_foreach_norm``
+over the gradients and, on sampled steps, one ``_foreach_sub`` + two
+``_foreach_norm`` over a bounded slice of the weights. Everything is gathered
+into one tensor and read back with a single device sync.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import torch
+
+
+@dataclass
+class GradStats:
+    """Gradient norms of one optimizer step's parameters."""
+
+    global_norm: float
+    norms: list[float | None]  # per parameter, None when it has no gradient
+
+
+def gradient_stats(params: Sequence[torch.Tensor], extra: Sequence[torch.Tensor] = ()) -> tuple[GradStats, list[float]]:
+    """Per-parameter and global gradient L2 norms, plus ``extra`` scalars, in one sync.
+
+    ``extra`` lets the caller piggy-back other 0-d tensors (e.g. the step's
+    summed loss) on the same read-back.
+    """
+    with_grad = [i for i, p in enumerate(params) if p.grad is not None]
+    grads = [params[i].grad for i in with_grad]
+    scalars: list[torch.Tensor] = []
+    if grads:
+        scalars = [n.float() for n in _norms(grads)]  # type: ignore[arg-type]
+    scalars += [e.detach().float().reshape(()) for e in extra]
+    values = _read_back(scalars)
+    grad_values, extra_values = values[: len(grads)], values[len(grads) :]
+    norms: list[float | None] = [None] * len(params)
+    for index, value in zip(with_grad, grad_values):
+        norms[index] = value
+    global_norm = math.sqrt(sum(v * v for v in grad_values)) if grad_values else 0.0
+    return GradStats(global_norm, norms), extra_values
+
+
+def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    if any(t.is_sparse for t in tensors):
+        return [t.coalesce().values().norm() if t.is_sparse else t.norm() for t in tensors]
+    return list(torch._foreach_norm(tensors))
+
+
+def _read_back(scalars: list[torch.Tensor]) -> list[float]:
+    """One device-to-host copy for all scalars (grouped by device)."""
+    if not scalars:
+        return []
+    devices = {s.device for s in scalars}
+    if len(devices) == 1:
+        return torch.stack(scalars).tolist()
+    return [s.item() for s in scalars]
+
+
+class UpdateRatioProbe:
+    """Global ||Δw|| / ||w|| of an optimizer step, on a bounded sample of weights.
+
+    The sample is a leading slice of each chosen weight matrix (at most
+    ``max_elements`` in all), so the cost stays flat as models grow. Adaptive
+    optimizers move every element by roughly the learning rate, so a slice is
+    representative of its tensor.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], max_elements: int) -> None:
+        self.slices = _sample_slices([p for p in params if p.dim() >= 2], max_elements)
+        self._before: list[torch.Tensor] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.slices
+
+    def before_step(self) -> None:
+        if self.slices:
+            self._before = [s.detach().clone() for s in self.slices]
+
+    def after_step(self) -> float | None:
+        """The ratio of the step since :meth:`before_step` (None when not sampled)."""
+        if self._before is None:
+            return None
+        before, self._before = self._before, None
+        current = [s.detach() for s in self.slices]
+        deltas = torch._foreach_sub(current, before)
+        delta = torch.stack([n.float() for n in torch._foreach_norm(deltas)]).norm()
+        weight = torch.stack([n.float() for n in torch._foreach_norm(before)]).norm()
+        delta_value, weight_value = torch.stack([delta, weight]).tolist()
+        return delta_value / weight_value if weight_value > 0 else None
+
+
+def _sample_slices(params: list[torch.Tensor], max_elements: int) -> list[torch.Tensor]:
+    """Leading slices of up to ``max_elements`` elements, spread over the tensors."""
+    if not params:
+        return []
+    params = [p for p in params if p.is_contiguous()]  # a view of the storage the optimizer updates
+    per_tensor = max(1, max_elements // max(1, len(params)))
+    return [p.detach().reshape(-1)[:per_tensor] for p in params]
+
+
+def all_finite(value: object) -> bool:
+    """True when every floating tensor inside ``value`` (nested outputs, args) is finite."""
+    return all(bool(torch.isfinite(t).all()) for t in iter_tensors(value) if t.is_floating_point())
+
+
+def merge_counts(total: Counter[int], labels: torch.Tensor) -> None:
+    """Add an integer label tensor's values to ``total`` (any shape; ``-100``, the ignore index, left out)."""
+    values, counts = torch.unique(labels.detach().reshape(-1), return_counts=True)
+    for value, count in zip(values.tolist(), counts.tolist()):
+        if value != -100:
+            total[value] += count
+
+
+def iter_tensors(value: object) -> Iterable[torch.Tensor]:
+    """Tensors inside a (nested) output: tensor, tuple/list, dict or ModelOutput."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):  # ModelOutput is an OrderedDict
+        for item in value.values():
+            yield from iter_tensors(item)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from iter_tensors(item)
