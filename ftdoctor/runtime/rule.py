@@ -8,6 +8,7 @@ becomes a doctor error, never a crash of the user's training.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from ftdoctor.catalogue import make_finding
@@ -26,6 +27,9 @@ def register_runtime_rule(cls: type["RuntimeRule"]) -> type["RuntimeRule"]:
 
 class RuntimeRule:
     slug: ClassVar[str]
+    #: Regexes matched against ``"ExceptionType: message"`` of a crash that this
+    #: rule's finding explains (e.g. label-out-of-range: ``Target 2 is out of bounds``).
+    explains_crashes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None) -> None:
         self.options = options  # the doctor's thresholds (DoctorOptions)
@@ -38,6 +42,11 @@ class RuntimeRule:
             return
         self.fired = True
         self.findings.append(make_finding(self.slug, message, fix, step=step, evidence=evidence, **location))
+
+    def explains(self, error: BaseException) -> bool:
+        """Whether this rule fired and its finding says why the run crashed with ``error``."""
+        text = f"{type(error).__name__}: {error}"
+        return self.fired and any(re.search(pattern, text) for pattern in self.explains_crashes)
 
     # Handlers, overridden by subclasses that care (names match events.py):
     # on_preflight(Preflight), on_batch(BatchSeen), on_forward(ForwardDone),
