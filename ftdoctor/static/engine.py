@@ -1,0 +1,93 @@
+"""The static engine: parse once, build the semantic model once, run every enabled rule.
+
+The engine knows no rule: rules register themselves (``ftdoctor.static.rules``)
+and query the :class:`~ftdoctor.static.model.ModuleModel`.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import warnings
+
+from ftdoctor.catalogue import make_finding
+from ftdoctor.findings import Finding
+from ftdoctor.settings import Settings
+from ftdoctor.static import rules as _rules  # noqa: F401  (registers every rule)
+from ftdoctor.static.model import ModuleModel, build_model
+from ftdoctor.static.rule import STATIC_RULES
+
+PARSE_ERROR = "parse-error"
+_PARSE_FIX = "fix the syntax error so the file can be checked (run `python -m py_compile FILE` to see it)"
+_NESTING_FIX = "split the deeply nested expression into smaller statements so the file can be analysed"
+
+
+def check_source(source: str, path: str, settings: Settings | None = None) -> list[Finding]:
+    """Parse `source`, build the semantic model once, run every enabled static rule.
+
+    Never raises: SyntaxError -> one `parse-error` finding at the error's line/column;
+    RecursionError / MemoryError (pathological nesting) -> one `parse-error` finding saying
+    the file is too deeply nested to analyse; an exception inside a rule is swallowed for that
+    rule (and, with env FTDOCTOR_DEBUG=1, re-raised). Findings carry `path` as given.
+    Suppression comments are NOT applied here (the surface applies them).
+    """
+    settings = settings or Settings()
+    try:
+        module = _build(source, path)
+    except SyntaxError as error:
+        return _enabled([_syntax_error_finding(error, path)], settings)
+    except (RecursionError, MemoryError):
+        return _enabled([_nesting_finding(path)], settings)
+    except ValueError as error:  # e.g. "source code string cannot contain null bytes"
+        return _enabled([make_finding(PARSE_ERROR, f"cannot parse the file: {error}", _PARSE_FIX,
+                                      path=path, line=1, column=1)], settings)
+    findings: list[Finding] = []
+    for slug, rule_class in STATIC_RULES.items():
+        if slug == PARSE_ERROR or not settings.is_enabled(slug):
+            continue
+        findings.extend(_run_rule(rule_class(), module))
+    return settings.apply(findings)
+
+
+def _build(source: str, path: str) -> ModuleModel:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SyntaxWarning for invalid escapes etc. is not our business
+        tree = ast.parse(source, filename=path)
+    return build_model(tree, source, path)
+
+
+def _run_rule(rule: object, module: ModuleModel) -> list[Finding]:
+    try:
+        return list(rule.check(module))  # type: ignore[attr-defined]
+    except (RecursionError, MemoryError):
+        return []
+    except Exception:
+        if os.environ.get("FTDOCTOR_DEBUG") == "1":
+            raise
+        return []
+
+
+def _enabled(findings: list[Finding], settings: Settings) -> list[Finding]:
+    return settings.apply(findings)
+
+
+def _syntax_error_finding(error: SyntaxError, path: str) -> Finding:
+    line = error.lineno or 1
+    column = error.offset or 1
+    detail = error.msg or "invalid syntax"
+    text = (error.text or "").strip()
+    message = f"cannot parse the file: {detail} (line {line})"
+    if text:
+        message += f": `{text[:80]}`"
+    return make_finding(PARSE_ERROR, message, _PARSE_FIX, path=path, line=line, column=max(column, 1))
+
+
+def _nesting_finding(path: str) -> Finding:
+    return make_finding(
+        PARSE_ERROR,
+        "the file is too deeply nested to analyse (an expression or block nests deeper than the parser allows)",
+        _NESTING_FIX,
+        path=path,
+        line=1,
+        column=1,
+    )
