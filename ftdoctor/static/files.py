@@ -80,7 +80,9 @@ def discover_files(
     for raw in paths:
         root = Path(raw)
         if root.is_dir():
-            candidates: Iterable[Path] = _walk(root, exclude)
+            # A folder named explicitly is walked even when excluded (unless forced), as files are.
+            named_excluded = exclude is not None and not force_exclude and exclude.matches(root)
+            candidates: Iterable[Path] = _walk(root, None if named_excluded else exclude)
         elif force_exclude and exclude is not None and exclude.matches(root):
             candidates = ()
         else:
