@@ -61,6 +61,26 @@ class DoctorOptions:
     #: train accuracy minus validation accuracy above this, at as many consecutive evaluations
     accuracy_gap: float = 0.25
 
+    # --- data / label rules (ftdoctor/runtime/rules/, each module documents its test) ---
+    #: class-imbalance: the majority class's share of the training labels at or above this
+    imbalance_share: float = 0.9
+    #: class-imbalance from batches (no dataset): the Wilson lower bound at this many sigmas must clear the share
+    imbalance_batch_z: float = 3.0
+    #: class-imbalance / unshuffled-batches from batches: how many training batches are watched
+    label_window_batches: int = 128
+    #: unshuffled-batches: fire when a shuffled loader would give that many single-label batches
+    #: with probability below this
+    unshuffled_alpha: float = 1e-6
+    #: label-count-mismatch from batches (no dataset): labels needed before a never-seen class counts,
+    #: at least this many and ``count_mismatch_labels_per_class`` per head output
+    count_mismatch_min_labels: int = 500
+    count_mismatch_labels_per_class: int = 100
+    #: train-val-overlap: warn when at least this share and this many validation rows are in train
+    overlap_min_share: float = 0.01
+    overlap_min_count: int = 3
+    #: softmax-before-loss: consecutive probability rows (values in [0, 1], summing to 1) needed
+    softmax_min_rows: int = 4
+
     extra: dict[str, object] = field(default_factory=dict)  # thresholds of rules added later
 
     def __post_init__(self) -> None:
