@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 HARNESS = REPO / "tests" / "runtime" / "harness.py"
+SCRIPT = REPO / "benchmarks" / "fault_script.py"
 LOUD = ("warning", "error")
 BARS = {"recall": 0.95, "root_cause": 0.90, "clean_false_alarms": 0}
 
@@ -51,7 +52,7 @@ class Case:
 
     name: str
     rule: str | None
-    driver: str  # "harness" (tests/runtime/harness.py Spec knobs) or "runner" (RunConfig overrides)
+    driver: str  # "harness" (harness Spec knobs), "runner" (RunConfig overrides) or "script" (fault_script args)
     knobs: tuple[tuple[str, Any], ...]
     severity: str = ""  # "mild" | "named" | "strong" where the fault has a size; "" where it has none
 
@@ -70,6 +71,10 @@ SEVERITIES = ("mild", "named", "strong")
 
 def harness_case(rule: str | None, name: str, severity: str = "", **knobs: Any) -> Case:
     return Case(name, rule, "harness", tuple(sorted({**HARNESS_BASE, **knobs}.items())), severity)
+
+
+def script_case(rule: str | None, name: str, **args: Any) -> Case:
+    return Case(name, rule, "script", tuple(sorted({"steps": 30, **args}.items())))
 
 
 def runner_case(rule: str | None, name: str, severity: str = "", **overrides: Any) -> Case:
@@ -95,10 +100,11 @@ def fault_cases() -> list[Case]:
                steps=120),
         case("label-out-of-range", "labels shifted by +1", label_shift=1),
         *sized("label-count-mismatch", "num_labels", {f"num_labels={n} for 2 classes": n for n in (3, 5, 10)},
-               data_classes=2),
+               data_classes=2, give_datasets=True),
         case("label-type-mismatch", "float labels", float_labels=True),
         case("label-type-mismatch", "one-hot labels", one_hot_labels=True),
-        *sized("class-imbalance", "imbalance", {f"{p:.0%} of labels are class 0": p for p in (0.9, 0.95, 0.99)}),
+        *sized("class-imbalance", "imbalance", {f"{p:.0%} of labels are class 0": p for p in (0.9, 0.95, 0.99)},
+               give_datasets=True),
         case("head-output-mismatch", "head as wide as the hidden size", head_width=32),
         case("head-output-mismatch", "3-way head for 2 labels", head_width=3),
         case("dead-parameters", "head never called by forward", orphan_head=True),
@@ -118,6 +124,8 @@ def fault_cases() -> list[Case]:
         runner_case("lr-too-low", "runner config: learning_rate /1000",
                     learning_rate=RUNNER_BASE["learning_rate"] / 1000),
         runner_case("label-count-mismatch", "runner config: num_labels 5 for 2 classes", num_labels=5),
+        script_case("script-crashed", "user script raises KeyError after 3 steps", crash_at=3),
+        script_case("label-out-of-range", "user script: labels +1 (cross-entropy IndexError)", label_shift=1),
     ]
 
 
@@ -145,6 +153,7 @@ def clean_cases() -> list[Case]:
         harness_case(None, "external CrossEntropyLoss", external_loss=True),
         harness_case(None, "SGD lr 0.05", optimizer="sgd", lr=0.05),
         runner_case(None, "runner default on builtin:tiny"),
+        script_case(None, "user script, correct"),
     ]
 
 
@@ -165,6 +174,7 @@ WINDOWS: dict[str, int | str | None] = {
     "overfitting-gap": None,
     "unshuffled-batches": None,
     "softmax-before-loss": None,
+    "script-crashed": None,
 }
 
 
@@ -225,26 +235,25 @@ class Outcome:
 
 
 @contextlib.contextmanager
-def finding_clock() -> Iterator[list[tuple[Any, dict[str, float]]]]:
+def finding_clock() -> Iterator[dict[str, float]]:
     """Wraps ``ftdoctor.watch`` so that every doctor created meanwhile timestamps its findings.
 
-    Yields a list that receives ``(doctor, {slug: seconds since watch()})`` per doctor created.
+    Yields ``{slug: seconds from entering watch() to the finding's establishment}`` (first time per slug).
     """
     import ftdoctor
 
     original = ftdoctor.watch  # the lazily imported runtime API
-    doctors: list[tuple[Any, dict[str, float]]] = []
+    stamps: dict[str, float] = {}
 
     def timed_watch(*args: Any, **kwargs: Any) -> Any:
-        started, stamps = time.perf_counter(), {}
+        started = time.perf_counter()
         doctor = original(*args, **kwargs)
         doctor.on_finding.append(lambda f: stamps.setdefault(f.rule, time.perf_counter() - started))
-        doctors.append((doctor, stamps))
         return doctor
 
     ftdoctor.watch = timed_watch
     try:
-        yield doctors
+        yield stamps
     finally:
         del ftdoctor.watch  # back to the module's lazy __getattr__
 
@@ -254,14 +263,11 @@ def run_case(case: Case, seed: int, steps_cap: int | None = None) -> Outcome:
     outcome = Outcome(case, seed)
     started = time.perf_counter()
     try:
-        with finding_clock() as doctors:
-            DRIVERS[case.driver](case.settings, seed, steps_cap)
-        if not doctors:
-            raise RuntimeError("the run never entered ftdoctor.watch")
-        doctor, stamps = doctors[-1]
+        with finding_clock() as stamps:
+            findings = DRIVERS[case.driver](case.settings, seed, steps_cap)
         outcome.findings = [
             Observed(f.rule, f.severity.value, int(f.step or 0), stamps.get(f.rule), order)
-            for order, f in enumerate(doctor.findings)
+            for order, f in enumerate(findings)
         ]
     except Exception as exc:  # noqa: BLE001 - reported in the results, never hidden
         outcome.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
@@ -280,14 +286,16 @@ def _load_harness() -> Any:
     return sys.modules["ftdoctor_bench_harness"]
 
 
-def drive_harness(knobs: dict[str, Any], seed: int, steps_cap: int | None) -> None:
+def drive_harness(knobs: dict[str, Any], seed: int, steps_cap: int | None) -> list[Any]:
+    """The doctor's test harness; a crash of the training is recorded on the doctor, not raised."""
     module = _load_harness()
     if steps_cap:
         knobs = {**knobs, "steps": min(knobs["steps"], steps_cap)}
-    module.train(module.Spec(seed=seed, **knobs))  # a crash of the training is recorded on the doctor
+    return module.train(module.Spec(seed=seed, **knobs)).findings
 
 
-def drive_runner(knobs: dict[str, Any], seed: int, steps_cap: int | None) -> None:
+def drive_runner(knobs: dict[str, Any], seed: int, steps_cap: int | None) -> list[Any]:
+    """The reference fine-tune of ``ftdoctor run --config``, from a config built of ``knobs``."""
     import torch
 
     from ftdoctor.runner.config import RunConfig
@@ -303,12 +311,25 @@ def drive_runner(knobs: dict[str, Any], seed: int, steps_cap: int | None) -> Non
         knobs["max_steps"] = min(knobs["max_steps"], steps_cap)
     config = RunConfig(**top, train={**knobs, "seed": seed})
     with open(os.devnull, "w") as quiet:
-        run_reference(config, settings=Settings(), display=make_display(quiet=True, stream=quiet))
+        result = run_reference(config, settings=Settings(), display=make_display(quiet=True, stream=quiet))
+    return result.report.findings
 
 
-DRIVERS: dict[str, Callable[[dict[str, Any], int, int | None], None]] = {
+def drive_script(knobs: dict[str, Any], seed: int, steps_cap: int | None) -> list[Any]:
+    """``ftdoctor run benchmarks/fault_script.py -- ARGS``: a user's script with the doctor injected."""
+    from ftdoctor.runner.script import diagnose_script
+
+    steps = min(knobs["steps"], steps_cap) if steps_cap else knobs["steps"]
+    args = ["--steps", str(steps), "--seed", str(seed)]
+    args += [f"--{key.replace('_', '-')}={value}" for key, value in knobs.items() if key != "steps"]
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        return diagnose_script(SCRIPT, args).findings
+
+
+DRIVERS: dict[str, Callable[[dict[str, Any], int, int | None], list[Any]]] = {
     "harness": drive_harness,
     "runner": drive_runner,
+    "script": drive_script,
 }
 
 
