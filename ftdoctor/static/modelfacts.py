@@ -1,0 +1,174 @@
+"""Small facts about models, layers and data that the model/config rules share.
+
+Everything here is a thin query over the semantic model (:mod:`ftdoctor.static.model`):
+which models are base models without a task head, which calls build ``torch.nn``
+layers, what expression a name was last assigned, what checkpoint a model came from.
+"""
+
+from __future__ import annotations
+
+import ast
+import weakref
+from typing import TYPE_CHECKING, Iterator
+
+from ftdoctor.static import checkpoints
+from ftdoctor.static.constants import UNKNOWN, resolve_constant
+from ftdoctor.static.model import Binding, expr_key, keyword
+
+if TYPE_CHECKING:
+    from ftdoctor.static.analysis_values import ValueInfo
+    from ftdoctor.static.model import ModuleModel
+
+#: transformers classes that return hidden states only: no ``logits``, no ``loss``, no task head.
+#: An explicit list: ``EncoderDecoderModel`` or ``MarianMTModel`` end in "Model" but do have heads.
+BASE_MODEL_CLASSES = frozenset(
+    {
+        "AutoModel", "BertModel", "RobertaModel", "DistilBertModel", "AlbertModel", "ElectraModel",
+        "DebertaModel", "DebertaV2Model", "XLMRobertaModel", "MPNetModel", "CamembertModel",
+        "LongformerModel", "BigBirdModel", "ModernBertModel", "ErnieModel", "MobileBertModel",
+        "SqueezeBertModel", "FunnelModel", "XLNetModel", "GPT2Model", "LlamaModel", "MistralModel",
+        "T5Model", "T5EncoderModel", "BartModel", "MT5Model", "OPTModel", "GPTNeoModel", "GPTNeoXModel",
+        "Qwen2Model", "GemmaModel", "Gemma2Model", "PhiModel", "Phi3Model", "FalconModel", "BloomModel",
+        "ViTModel", "CLIPTextModel", "CLIPVisionModel", "WhisperModel", "Wav2Vec2Model", "HubertModel",
+        "XLMModel", "FlaubertModel", "ConvBertModel", "RemBertModel", "NystromformerModel",
+    }
+)
+
+#: ways a model gets pretrained weights or random weights from a config
+_LOADED_VIA = ("from_pretrained", "from_config", "config", "peft")
+
+
+def is_transformers_base_model(info: "ValueInfo") -> bool:
+    """True for a transformers base model (``AutoModel``/``BertModel``...) built by the library."""
+    return info.kind == "model" and info.via in _LOADED_VIA and info.class_name in BASE_MODEL_CLASSES
+
+
+def is_transformers_head_model(info: "ValueInfo") -> bool:
+    return info.kind == "model" and info.via in _LOADED_VIA and bool(info.is_head)
+
+
+def checkpoint_name(info: "ValueInfo") -> str | None:
+    """The checkpoint string a model/tokenizer/config was loaded from, when the source shows it."""
+    return info.checkpoint if isinstance(info.checkpoint, str) else None
+
+
+def hidden_size_of(info: "ValueInfo") -> int | None:
+    return checkpoints.hidden_size(checkpoint_name(info))
+
+
+# ----------------------------------------------------------------------------- layers
+def torch_nn_class(module: "ModuleModel", call: ast.AST) -> str | None:
+    """``Linear`` for a call ``nn.Linear(...)`` / ``torch.nn.Linear(...)``; None for anything else."""
+    if not isinstance(call, ast.Call):
+        return None
+    name = module.qualified_name(call.func)
+    if name and name.startswith("torch.nn.") and name.count(".") == 2:
+        last = name.rsplit(".", 1)[-1]
+        return last if last[:1].isupper() else None
+    return None
+
+
+def is_layer_call(module: "ModuleModel", node: ast.AST) -> bool:
+    """A call that builds an ``nn.Module``: a ``torch.nn`` layer (not a loss) or a module class of this file."""
+    if not isinstance(node, ast.Call):
+        return False
+    layer = torch_nn_class(module, node)
+    if layer is not None:
+        return not layer.endswith("Loss") and layer not in ("Parameter", "ParameterList", "ParameterDict")
+    info = module.value_of(node)
+    return info.kind == "model" and info.via == "custom"
+
+
+def first_linear(module: "ModuleModel", node: ast.AST) -> ast.Call | None:
+    """The ``nn.Linear`` call that first sees the input of a layer expression.
+
+    ``nn.Linear(768, 2)`` itself, or the first Linear of an ``nn.Sequential`` after
+    shape-keeping layers (dropout, activations, normalisation).
+    """
+    layer = torch_nn_class(module, node)
+    if layer == "Linear":
+        return node  # type: ignore[return-value]
+    if layer == "Sequential" and isinstance(node, ast.Call):
+        for element in node.args:
+            element_layer = torch_nn_class(module, element)
+            if element_layer == "Linear":
+                return element  # type: ignore[return-value]
+            if element_layer not in SHAPE_KEEPING_LAYERS:
+                return None
+    return None
+
+
+#: layers whose output has the input's last dimension
+SHAPE_KEEPING_LAYERS = frozenset(
+    {"Dropout", "ReLU", "GELU", "Tanh", "SiLU", "LeakyReLU", "ELU", "Mish", "Sigmoid", "LayerNorm", "Identity",
+     "BatchNorm1d", "Softmax", "LogSoftmax", "Hardtanh", "PReLU", "SELU", "Softplus"}
+)
+
+
+def linear_features(module: "ModuleModel", call: ast.Call) -> tuple[object, object]:
+    """``(in_features, out_features)`` of an ``nn.Linear`` call, each a literal or UNKNOWN."""
+    return (
+        resolve_constant(module, keyword(call, "in_features", 0)),
+        resolve_constant(module, keyword(call, "out_features", 1)),
+    )
+
+
+# ----------------------------------------------------------------------------- data flow
+def assigned_value(module: "ModuleModel", node: ast.AST, at: ast.AST | None = None) -> tuple[ast.expr, Binding] | None:
+    """For a name/attribute read, the expression last assigned to it (plain ``=`` only) and the binding."""
+    binding = module.binding_of(node, at)
+    if binding is None or binding.source not in ("assign", "annassign") or binding.value is None:
+        return None
+    return binding.value, binding
+
+
+def definitions(module: "ModuleModel", node: ast.AST, at: ast.AST | None = None, limit: int = 6) -> Iterator[ast.expr]:
+    """``node`` and then the expressions it was assigned from, following ``a = b`` chains."""
+    current: ast.AST | None = node
+    anchor = at
+    for _ in range(limit):
+        if current is None:
+            return
+        yield current  # type: ignore[misc]
+        if expr_key(current) is None:
+            return
+        found = assigned_value(module, current, anchor)
+        if found is None:
+            return
+        current, anchor = found[0], found[0]
+
+
+def is_bool_constant(node: ast.AST | None, value: bool | None = None) -> bool:
+    if not isinstance(node, ast.Constant) or not isinstance(node.value, bool):
+        return False
+    return value is None or node.value is value
+
+
+def resolved_int(module: "ModuleModel", node: ast.AST | None) -> int | None:
+    value = resolve_constant(module, node) if node is not None else UNKNOWN
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def describe(module: "ModuleModel", node: ast.AST, limit: int = 60) -> str:
+    """Short source text for messages: ``model.classifier``."""
+    text = module.source_segment(node)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ----------------------------------------------------------------------------- cached queries
+_CALL_KINDS: "weakref.WeakKeyDictionary[ModuleModel, dict[str, list[tuple[ast.Call, ValueInfo]]]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def calls_of_kind(module: "ModuleModel", kind: str) -> list[tuple[ast.Call, "ValueInfo"]]:
+    """Every call in the module that constructs a value of ``kind`` (``"optimizer"``, ``"training_args"``...)."""
+    by_kind = _CALL_KINDS.get(module)
+    if by_kind is None:
+        by_kind = {}
+        for call in module.calls():
+            info = module.value_of(call)
+            if info.call is call:
+                by_kind.setdefault(info.kind, []).append((call, info))
+        _CALL_KINDS[module] = by_kind
+    return by_kind.get(kind, [])

@@ -1,0 +1,142 @@
+"""lr-out-of-range: a learning rate far outside what works for fine-tuning with this optimizer.
+
+Reads the ``lr`` of Adam/AdamW/SGD optimizers and ``TrainingArguments(learning_rate=...)``
+through constant propagation (module constants, argparse defaults, dataclass fields, dict
+configs). Only scripts that fine-tune a pretrained model are checked: training a network
+from scratch has other sensible ranges.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Iterator
+
+from ftdoctor.findings import Finding
+from ftdoctor.static.constants import resolve_constant
+from ftdoctor.static.model import ModuleModel, keyword
+from ftdoctor.static.modelfacts import calls_of_kind
+from ftdoctor.static.rule import StaticRule, register_static_rule
+
+
+@dataclass(frozen=True)
+class LrRange:
+    low: float
+    high: float
+    context: str  # how messages name the situation
+
+    def __contains__(self, lr: float) -> bool:
+        return self.low <= lr <= self.high
+
+
+#: (optimizer family, PEFT context) -> range. Override with :func:`configure_lr_ranges`.
+DEFAULT_LR_RANGES: dict[tuple[str, bool], LrRange] = {
+    ("adam", False): LrRange(1e-6, 1e-4, "full fine-tuning with {optimizer}"),
+    ("adam", True): LrRange(1e-5, 1e-3, "LoRA/PEFT fine-tuning with {optimizer}"),
+    ("sgd", False): LrRange(1e-4, 1e-1, "fine-tuning with SGD"),
+    ("sgd", True): LrRange(1e-4, 1e-1, "fine-tuning with SGD"),
+}
+LR_RANGES: dict[tuple[str, bool], LrRange] = dict(DEFAULT_LR_RANGES)
+
+#: keys accepted by configure_lr_ranges (e.g. from a ``[tool.ftdoctor.lr-range]`` table)
+_SETTING_KEYS = {"full": ("adam", False), "peft": ("adam", True), "sgd": ("sgd", False)}
+
+_PEFT_MARKERS = ("get_peft_model", "LoraConfig", "prepare_model_for_kbit_training", "PeftModel", "AdaLoraConfig")
+
+
+def configure_lr_ranges(overrides: dict[str, tuple[float, float]] | None = None) -> None:
+    """Set the ranges: ``{"full": (1e-6, 1e-4), "peft": (1e-5, 1e-3), "sgd": (1e-4, 1e-1)}``; None restores defaults."""
+    LR_RANGES.clear()
+    LR_RANGES.update(DEFAULT_LR_RANGES)
+    for name, (low, high) in (overrides or {}).items():
+        family, peft = _SETTING_KEYS[name]
+        keys = [(family, peft)] if name != "sgd" else [("sgd", False), ("sgd", True)]
+        for key in keys:
+            LR_RANGES[key] = LrRange(float(low), float(high), DEFAULT_LR_RANGES[key].context)
+
+
+@register_static_rule
+class LrOutOfRange(StaticRule):
+    slug = "lr-out-of-range"
+
+    def check(self, module: ModuleModel) -> Iterator[Finding]:
+        if not _fine_tunes_pretrained(module):
+            return
+        peft = _uses_peft(module)
+        for call, info in calls_of_kind(module, "optimizer"):
+            family = _optimizer_family(info.class_name or "")
+            lr_node = keyword(call, "lr", 1)
+            if family is not None and lr_node is not None:
+                yield from self._check_lr(module, lr_node, family, peft, info.class_name or "the optimizer")
+        for call, _info in calls_of_kind(module, "training_args"):
+            lr_node = keyword(call, "learning_rate")
+            family = _training_args_family(module, call)
+            if lr_node is not None and family is not None:
+                yield from self._check_lr(module, lr_node, family, peft, "the Trainer's AdamW")
+
+    def _check_lr(self, module: ModuleModel, node: ast.expr, family: str, peft: bool, optimizer: str) -> Iterator[Finding]:
+        lr = resolve_constant(module, node)
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool):
+            return
+        allowed = LR_RANGES[(family, peft)]
+        if lr in allowed:
+            return
+        context = allowed.context.format(optimizer=optimizer)
+        direction = "high" if lr > allowed.high else "low"
+        shown = f"{lr:g}" if _is_literal(node) else f"`{module.source_segment(node)}` = {lr:g}"
+        message = (
+            f"learning rate {shown} (line {node.lineno}) is too {direction} for {context}: "
+            f"the working range is {allowed.low:g} to {allowed.high:g}"
+        )
+        suggestion = _suggestion(family, peft)
+        fix = f"use a learning rate around {suggestion:g}" + (
+            "; if the value is deliberate, add `# noqa: FTD104` on this line" if direction == "low" else ""
+        )
+        yield self.finding(module, node, message, fix)
+
+
+def _is_literal(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) or (isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant))
+
+
+def _suggestion(family: str, peft: bool) -> float:
+    if family == "sgd":
+        return 1e-2
+    return 2e-4 if peft else 2e-5
+
+
+def _optimizer_family(class_name: str) -> str | None:
+    if "Adam" in class_name and "Adafactor" not in class_name:
+        return "adam"
+    if class_name in ("SGD", "SGD8bit"):
+        return "sgd"
+    return None
+
+
+def _training_args_family(module: ModuleModel, call: ast.Call) -> str | None:
+    """The Trainer's optimizer: AdamW unless ``optim=`` names something else."""
+    optim_node = keyword(call, "optim")
+    if optim_node is None:
+        return "adam"
+    optim = resolve_constant(module, optim_node)
+    if isinstance(optim, str):
+        return _optimizer_family("Adam" if "adam" in optim.lower() else optim.upper())
+    name = getattr(optim_node, "attr", "")  # OptimizerNames.ADAMW_TORCH
+    return "adam" if "ADAM" in name.upper() else None
+
+
+def _fine_tunes_pretrained(module: ModuleModel) -> bool:
+    """Some model in the script is loaded from a pretrained checkpoint (or wrapped by PEFT)."""
+    return any(info.via in ("from_pretrained", "peft") for _call, info in calls_of_kind(module, "model"))
+
+
+def _uses_peft(module: ModuleModel) -> bool:
+    for scope in module.scopes():
+        if any(target.split(".")[0] == "peft" for target in scope.imports.values()):
+            return True
+    return any(isinstance(c.func, (ast.Name, ast.Attribute)) and _callee_name(c) in _PEFT_MARKERS for c in module.calls())
+
+
+def _callee_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
