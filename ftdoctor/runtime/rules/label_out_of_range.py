@@ -1,0 +1,119 @@
+"""label-out-of-range: class ids outside ``[0, num_labels)``.
+
+Judged on the datasets at pre-flight and on every batch in the model's forward
+pre-hook, i.e. *before* the forward runs — so the finding exists before
+cross-entropy raises ``IndexError: Target 2 is out of bounds`` (or CUDA's
+device-side assert, which names nothing). Targets handed to a cross-entropy or
+NLL loss outside the model are checked against the loss input's class width
+(on CUDA the out-of-bounds kernel assert surfaces only at the next sync, after
+the doctor has looked). ``-100`` is cross-entropy's ``ignore_index`` and never
+counts.
+
+Split with label-count-mismatch: any integer label outside the range is this
+rule's; label-count-mismatch only speaks when every label is in range.
+Regression heads (``num_labels == 1``) have no class range: label-type-mismatch
+owns integer labels there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftdoctor.runtime.events import BatchSeen, ForwardDone, LabelledData, LossInput, Preflight
+from ftdoctor.runtime.rule import register_runtime_rule
+from ftdoctor.runtime.rules._datasets import DatasetRule
+from ftdoctor.runtime.rules._labels import IGNORE_INDEX, dataset_histogram, is_class_id_tensor
+from ftdoctor.runtime.rules._losses import CROSS_ENTROPY, NLL, class_dim, loss_family
+
+
+@register_runtime_rule
+class LabelOutOfRange(DatasetRule):
+    slug = "label-out-of-range"
+    explains_crashes = (r"Target -?\d+ is out of bounds", r"device-side assert", r"out of bounds")
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self.num_labels: int | None = None
+
+    def start(self, event: Preflight) -> None:
+        self.num_labels = event.num_labels
+
+    def judge_datasets(self, step: int, train: LabelledData | None, val: LabelledData | None) -> None:
+        if self._has_class_range():
+            for data in (train, val):
+                self._judge_dataset(step, data)
+
+    def on_batch(self, event: BatchSeen) -> None:
+        if not self.fired and self._has_class_range():
+            self._judge_tensor(event.step, event.labels, self.num_labels, f"a {event.phase} batch")  # type: ignore[arg-type]
+
+    def on_forward(self, event: ForwardDone) -> None:
+        # A custom head with no known num_labels: its logits' width is the class range.
+        if self.fired or self.num_labels is not None or event.logits is None or event.logits.dim() < 2:
+            return
+        self.num_labels = int(event.logits.shape[-1])
+        if self._has_class_range():
+            self._judge_tensor(event.step, event.labels, self.num_labels, f"a {event.phase} batch")
+
+    def on_loss_input(self, event: LossInput) -> None:
+        family = loss_family(event.loss_name)
+        if self.fired or family not in (CROSS_ENTROPY, NLL):
+            return
+        dim = class_dim(family, event.input)
+        if dim is not None and event.input.shape[dim] > 1:
+            self._judge_tensor(event.step, event.target, int(event.input.shape[dim]), f"the targets of {event.loss_name}")
+
+    def _has_class_range(self) -> bool:
+        return self.num_labels is not None and self.num_labels > 1
+
+    def _judge_dataset(self, step: int, data: LabelledData | None) -> None:
+        histogram = dataset_histogram(data)
+        if data is None or histogram is None or not histogram.integer or not histogram.counts:
+            return
+        assert self.num_labels is not None
+        outside = histogram.out_of_range(self.num_labels)
+        if outside:
+            self._emit(step, histogram.minimum, histogram.maximum, outside, histogram.total, self.num_labels,
+                       f"the {data.name} dataset")
+
+    def _judge_tensor(self, step: int, labels: Any, classes: int, source: str) -> None:
+        if not is_class_id_tensor(labels) or labels.numel() == 0:
+            return
+        valid = labels.detach().reshape(-1)
+        valid = valid[valid != IGNORE_INDEX]
+        if valid.numel() == 0:
+            return
+        low, high = (int(value) for value in valid.aminmax())
+        if low >= 0 and high < classes:
+            return
+        outside = int(((valid < 0) | (valid >= classes)).sum())
+        self._emit(step, low, high, outside, int(valid.numel()), classes, source)
+
+    def _emit(self, step: int, low: int, high: int, outside: int, checked: int, classes: int, source: str) -> None:
+        self.emit(
+            step,
+            f"{outside} of {checked} labels in {source} lie outside [0, {classes - 1}] for a head of "
+            f"{classes} classes (labels range over [{low}, {high}]); cross-entropy fails on them with "
+            "`Target out of bounds` or a CUDA device-side assert",
+            _fix(low, high, classes),
+            {
+                "min_label": low,
+                "max_label": high,
+                "num_labels": classes,
+                "out_of_range": outside,
+                "labels_checked": checked,
+                "source": source,
+                "ignore_index": IGNORE_INDEX,
+            },
+        )
+
+
+def _fix(low: int, high: int, num_labels: int) -> str:
+    if low >= 1 and high == num_labels:
+        return f"the labels look 1-based: subtract 1 so they run 0..{num_labels - 1}"
+    if low < 0:
+        return f"map negative labels to class ids 0..{num_labels - 1} (only -100 is ignored by the loss)"
+    return (
+        f"build the model with num_labels={high + 1} (or the true class count), "
+        f"or remap the labels to 0..{num_labels - 1}"
+    )
