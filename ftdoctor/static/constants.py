@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import ast
 import operator
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ftdoctor.static.model import Binding, expr_key, keyword, position
 
@@ -43,6 +44,7 @@ _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.Mod: operator.mod,
 }
 _MAX_DEPTH = 10
+_MAX_CALL_SITES = 8
 
 
 def resolve_constant(module: "ModuleModel", node: ast.AST | None, at: ast.AST | None = None) -> Any:
@@ -99,24 +101,102 @@ def _is_number(value: Any) -> bool:
 
 
 def _resolve_binding(module: "ModuleModel", binding: Binding, depth: int) -> Any:
-    if binding.value is None or binding.source not in ("assign", "annassign", "param"):
+    if binding.source not in ("assign", "annassign", "param"):
         return UNKNOWN
-    if binding.source == "param":
-        return _resolve_param_default(module, binding, depth)
-    anchor = binding.value
-    return _resolve(module, binding.value, module.scope_of(anchor), binding.position, depth + 1)
+    return _agree(_resolve(module, site.node, site.scope, site.at, depth + 1) for site in _binding_sites(module, binding, depth))
 
 
-def _resolve_param_default(module: "ModuleModel", binding: Binding, depth: int) -> Any:
-    """A parameter's default, when no call site in the module passes that parameter."""
+@dataclass(frozen=True)
+class _Site:
+    """An expression that may have produced a value, and where it is evaluated."""
+
+    node: ast.expr
+    scope: "Scope"
+    at: tuple[int, int]
+
+
+def _agree(values: Iterable[Any]) -> Any:
+    """The one value every producer gives; UNKNOWN when any is unknown, they differ, or there is none."""
+    result: Any = UNKNOWN
+    for value in values:
+        if value is UNKNOWN or (result is not UNKNOWN and value != result):
+            return UNKNOWN
+        result = value
+    return result
+
+
+def _binding_sites(module: "ModuleModel", binding: Binding, depth: int) -> list[_Site]:
+    """What a binding may hold: its assigned value; for a parameter, each call site's argument (or the default)."""
+    if binding.source in ("assign", "annassign"):
+        if binding.value is None:
+            return []
+        return [_Site(binding.value, module.scope_of(binding.value), binding.position)]
+    if binding.source != "param" or depth > _MAX_DEPTH:
+        return []
+    from ftdoctor.static.analysis_values import argument_for  # analysis_values imports this module
+
     function = binding.scope
-    for site in module.call_sites(function):
-        if any(kw.arg == binding.name or kw.arg is None for kw in site.keywords):
-            return UNKNOWN
-        params = function.params[1:] if function.is_method else function.params
-        if binding.name in params and params.index(binding.name) < len(site.args):
-            return UNKNOWN
-    return _resolve(module, binding.value, function.parent or function, binding.position, depth + 1)  # type: ignore[arg-type]
+    default = _Site(binding.value, function.parent or function, binding.position) if binding.value is not None else None
+    sites = module.call_sites(function)
+    if not sites:
+        return [default] if default is not None else []
+    found: list[_Site] = []
+    for call in sites[:_MAX_CALL_SITES]:
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
+            return []
+        argument = argument_for(function, binding.name, call)
+        if argument is not None:
+            found.append(_Site(argument, module.scope_of(call), position(call)))
+        elif default is not None:
+            found.append(default)
+        else:
+            return []
+    return found
+
+
+def _producers(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[int, int], depth: int) -> list[_Site]:
+    """The expressions (not references) whose value ``node`` holds.
+
+    Follows names and attributes to their assignments and parameters to their call sites'
+    arguments, and replaces calls of this module's functions by their returned expressions.
+    An empty list means "unknown".
+    """
+    if depth > _MAX_DEPTH:
+        return []
+    key = expr_key(node)
+    if key is not None:
+        binding = module.binding_of_key(key, scope, at)
+        if binding is None:
+            return [_Site(node, scope, at)] if not isinstance(node, ast.Name) else []  # type: ignore[arg-type]
+        found: list[_Site] = []
+        for site in _binding_sites(module, binding, depth + 1):
+            expanded = _producers(module, site.node, site.scope, site.at, depth + 1)
+            if not expanded:
+                return []
+            found.extend(expanded)
+        return found
+    if isinstance(node, ast.Call):
+        function = module.resolve_callee(node, scope)
+        if function is not None and function.kind == "function" and not function.is_method:
+            returns = _returned_expressions(module, function)
+            found = []
+            for returned in returns:
+                expanded = _producers(module, returned, function, position(returned), depth + 1)
+                if not expanded:
+                    return []
+                found.extend(expanded)
+            return found
+    return [_Site(node, scope, at)]  # type: ignore[arg-type]
+
+
+def _returned_expressions(module: "ModuleModel", function: "Scope") -> list[ast.expr]:
+    """The values a function returns (empty when some return is bare or there is none)."""
+    returns = [
+        node for node in ast.walk(function.node) if isinstance(node, ast.Return) and module.scope_of(node) is function
+    ]
+    if not returns or any(r.value is None for r in returns):
+        return []
+    return [r.value for r in returns if r.value is not None]
 
 
 def _resolve_call(module: "ModuleModel", call: ast.Call, scope: "Scope", at: tuple[int, int], depth: int) -> Any:
@@ -136,6 +216,10 @@ def _resolve_call(module: "ModuleModel", call: ast.Call, scope: "Scope", at: tup
             if item in container:
                 return container[item]
             return _resolve(module, call.args[1], scope, at, depth + 1) if len(call.args) > 1 else None
+    if name is not None and name in module.functions:  # a function of this module: what it returns
+        sites = _producers(module, call, scope, at, depth + 1)
+        if sites and all(site.node is not call for site in sites):
+            return _agree(_resolve(module, s.node, s.scope, s.at, depth + 1) for s in sites)
     return UNKNOWN
 
 
@@ -154,36 +238,48 @@ def _resolve_container(module: "ModuleModel", node: ast.AST, scope: "Scope", at:
         return result
     if isinstance(node, ast.Call) and module.qualified_name(node.func, scope) == "dict":
         return {kw.arg: _resolve(module, kw.value, scope, at, depth + 1) for kw in node.keywords if kw.arg}
-    key = expr_key(node)
-    if key is not None:
-        binding = module.binding_of_key(key, scope, at)
-        if binding is not None and binding.value is not None and binding.source in ("assign", "annassign"):
-            return _resolve_container(module, binding.value, module.scope_of(binding.value), binding.position, depth + 1)
-    return UNKNOWN
+    if expr_key(node) is None and not isinstance(node, ast.Call):
+        return UNKNOWN
+    sites = _producers(module, node, scope, at, depth + 1)
+    if len(sites) == 1 and sites[0].node is node:
+        return UNKNOWN  # nothing more is known about it
+    return _agree(_resolve_container(module, s.node, s.scope, s.at, depth + 1) for s in sites)
 
 
 def _resolve_attribute(module: "ModuleModel", node: ast.Attribute, scope: "Scope", at: tuple[int, int], depth: int) -> Any:
-    """``args.lr`` (argparse) and ``cfg.lr`` (dataclass instance)."""
-    key = expr_key(node.value)
-    owner = module.binding_of_key(key, scope, at) if key else None
-    if owner is None or not isinstance(owner.value, ast.Call):
+    """``args.lr`` (argparse), ``cfg.lr`` (dataclass instance), through assignments, parameters and returns."""
+    if expr_key(node.value) is None and not isinstance(node.value, ast.Call):
         return UNKNOWN
-    call = owner.value
+    sites = _producers(module, node.value, scope, at, depth + 1)
+    return _agree(_attribute_of(module, site, node.attr, depth) for site in sites)
+
+
+def _attribute_of(module: "ModuleModel", site: _Site, attribute: str, depth: int) -> Any:
+    call = site.node
+    if not isinstance(call, ast.Call):
+        return UNKNOWN
     if isinstance(call.func, ast.Attribute) and call.func.attr in ("parse_args", "parse_known_args"):
-        return _argparse_default(module, call.func.value, node.attr, owner, depth)
-    class_name = module.qualified_name(call.func, module.scope_of(call))
-    class_scope = module.classes.get(class_name or "")
-    if class_scope is not None:
-        passed = keyword(call, node.attr)
-        if passed is not None:
-            return _resolve(module, passed, module.scope_of(call), owner.position, depth + 1)
-        field_bindings = class_scope.bindings.get(node.attr)
-        if field_bindings:
-            return _resolve_binding(module, field_bindings[-1], depth)
+        return _argparse_default(module, call.func.value, attribute, depth)
+    class_scope = module.classes.get(module.qualified_name(call.func, site.scope) or "")
+    if class_scope is None:
+        return UNKNOWN
+    passed = keyword(call, attribute, _field_index(class_scope, attribute))
+    if passed is not None:
+        return _resolve(module, passed, site.scope, site.at, depth + 1)
+    field_bindings = class_scope.bindings.get(attribute)
+    if field_bindings and field_bindings[-1].value is not None:
+        default = field_bindings[-1]
+        return _resolve(module, default.value, class_scope, default.position, depth + 1)  # type: ignore[arg-type]
     return UNKNOWN
 
 
-def _argparse_default(module: "ModuleModel", parser_expr: ast.expr, dest: str, owner: Binding, depth: int) -> Any:
+def _field_index(class_scope: "Scope", attribute: str) -> int | None:
+    """The position of a dataclass-style field (annotated class attribute) in the generated ``__init__``."""
+    fields = [name for name, bindings in class_scope.bindings.items() if bindings[0].source == "annassign"]
+    return fields.index(attribute) if attribute in fields and "__init__" not in class_scope.functions else None
+
+
+def _argparse_default(module: "ModuleModel", parser_expr: ast.expr, dest: str, depth: int) -> Any:
     parser_key = expr_key(parser_expr)
     if parser_key is None:
         return UNKNOWN
@@ -195,7 +291,7 @@ def _argparse_default(module: "ModuleModel", parser_expr: ast.expr, dest: str, o
             continue
         default = keyword(call, "default")
         if default is None:
-            return None
+            return _implicit_default(module, call)
         value = _resolve(module, default, module.scope_of(call), position(call), depth + 1)
         converter = module.qualified_name(keyword(call, "type")) if keyword(call, "type") is not None else None
         if isinstance(value, str) and converter in ("float", "int"):
@@ -213,3 +309,9 @@ def _argparse_dests(call: ast.Call) -> set[str]:
         return {explicit.value}
     names = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
     return {name.lstrip("-").replace("-", "_") for name in names}
+
+
+def _implicit_default(module: "ModuleModel", call: ast.Call) -> Any:
+    """argparse's default when none is given: False for store_true, True for store_false, else None."""
+    action = resolve_constant(module, keyword(call, "action"))
+    return {"store_true": False, "store_false": True}.get(action, None) if isinstance(action, str) else None
