@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from ftdoctor.static.analysis_tensors import backward_loss
 from ftdoctor.static.analysis_values import argument_for
 from ftdoctor.static.model import Binding, Scope, call_name, expr_key, position
 
@@ -198,13 +199,14 @@ class Loop:
         return any(_EVAL_FUNCTION.search(s.short_name) for s in _function_chain(self.scope))
 
     def feeds_backward(self) -> bool:
-        """True when a name bound inside this loop is later backpropagated in an enclosing training loop."""
+        """True when a name bound inside this loop is backpropagated by an enclosing training loop of the
+        same function (``for chunk in batch: total += model(chunk).loss`` then ``total.backward()``)."""
         bound = {expr_key(t) for node in ast.walk(self.node) if isinstance(node, (ast.Assign, ast.AugAssign))
                  for t in (node.targets if isinstance(node, ast.Assign) else [node.target])}
         bound.discard(None)
         for ancestor in self.module.ancestors(self.node):
-            if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                return bool(bound) and _returns_any(ancestor, bound)
+            if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                return False  # a function's result feeding backward is seen by the training loop calling it
             loop = self.module.loop(ancestor) if isinstance(ancestor, (ast.For, ast.AsyncFor, ast.While)) else None
             if loop is not None and loop.is_training:
                 for event in loop.of_kind(BACKWARD):
@@ -259,14 +261,6 @@ def _in_model_class(module: "ModuleModel", scope: Scope) -> bool:
         if function.class_scope is not None:
             bases = module.class_bases(function.class_scope)
             return any(b.endswith(("Module", "PreTrainedModel")) for b in bases)
-    return False
-
-
-def _returns_any(function: ast.AST, names: set[str | None]) -> bool:
-    for node in ast.walk(function):
-        if isinstance(node, ast.Return) and node.value is not None:
-            if any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node.value)):
-                return True
     return False
 
 
@@ -332,7 +326,7 @@ def _grad_disabled_at(module: "ModuleModel", node: ast.AST, depth: int) -> bool:
 class _Walker:
     """Walks a loop body in program order and collects events (see :class:`Loop`)."""
 
-    def __init__(self, module: "ModuleModel", loop: Loop) -> None:
+    def __init__(self, module: "ModuleModel", loop: Loop | None) -> None:
         self.module = module
         self.loop = loop
         self.events: list[Event] = []
@@ -439,10 +433,7 @@ class _Walker:
         frame: Frame = context[-1]
         text = ast.unparse(receiver)
         if name == "backward":
-            target = self.resolve(receiver, frame, call)
-            through = target is not None and target.kind == "accelerator" or _last_name(receiver) in (
-                "accelerator", "engine", "model_engine", "fabric")
-            loss = call.args[0] if through and call.args else receiver
+            loss = backward_loss(self.module, call, frame.scope)
             self.emit(BACKWARD, call, None, ast.unparse(loss), *context, argument=loss)
             return True
         if name == "zero_grad":
@@ -589,3 +580,82 @@ def _calls_in_evaluation_order(node: ast.AST) -> list[ast.Call]:
         for child in reversed(children):
             stack.append((child, False))
     return ordered
+
+
+# --------------------------------------------------------------------------- train/eval mode
+def statement_events(module: "ModuleModel", statements: list[ast.stmt], scope: Scope) -> list[Event]:
+    """Events of straight-line code (not a loop body), following calls like a loop walk does."""
+    walker = _Walker(module, None)
+    walker.walk_block(statements, Frame(scope), (), (), False, None, 0, frozenset({scope.node}))
+    return walker.events
+
+
+def switches_model(event: Event, model: Binding) -> bool:
+    """A train/eval event that (may) switch ``model``: its receiver is that model or cannot be resolved."""
+    if event.kind not in (TRAIN, EVAL):
+        return False
+    target = event.target
+    return target is None or target.kind in ("param", "unknown") or target.origin() is model
+
+
+def mode_switch_calls(module: "ModuleModel", model: Binding) -> list[Event]:
+    """Every ``.train()``/``.eval()`` call in the module that may switch ``model``."""
+    walker = _Walker(module, None)
+    for call in module.calls():
+        if isinstance(call.func, ast.Attribute) and call_name(call) in ("train", "eval"):
+            walker.on_call(call, Frame(module.scope_of(call)), (), (), False, call, MAX_CALL_DEPTH, frozenset())
+    return [e for e in walker.events if switches_model(e, model)]
+
+
+#: ``mode_before`` result when the mode depends on callers this module does not show
+UNDECIDED = "undecided"
+
+
+def mode_before(module: "ModuleModel", node: ast.AST, model: Binding, _depth: int = 0) -> str | None:
+    """The mode (``"train"``/``"eval"``) ``model`` is in when ``node`` runs, from the last switch before it.
+
+    Looks back through the enclosing blocks (wrapping around enclosing loops, whose later statements
+    ran in the previous iteration), then through every call site of the enclosing function.
+    Returns None when nothing before ``node`` switches the model (its initial mode applies), or
+    :data:`UNDECIDED` when the enclosing function has no call sites here or callers disagree.
+    """
+    current: ast.AST = node
+    for ancestor in module.ancestors(node):
+        if isinstance(ancestor, (ast.Lambda, ast.ClassDef)):
+            return UNDECIDED
+        for block in _blocks_of(ancestor):
+            if current in block:
+                index = block.index(current)  # type: ignore[arg-type]
+                scope = module.scope_of(current)
+                mode = _last_mode(statement_events(module, block[:index], scope), model)
+                if mode is None and isinstance(ancestor, (ast.For, ast.AsyncFor, ast.While)) and block is ancestor.body:
+                    mode = _last_mode(statement_events(module, block[index + 1:], scope), model)
+                if mode is not None:
+                    return mode
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return _mode_from_callers(module, ancestor, model, _depth)
+        current = ancestor
+    return None
+
+
+def _mode_from_callers(module: "ModuleModel", definition: ast.AST, model: Binding, depth: int) -> str | None:
+    function = module.scope_of_def.get(definition)
+    sites = module.call_sites(function) if function is not None else []
+    if not sites or depth >= MAX_CALL_DEPTH:
+        return UNDECIDED
+    modes = {mode_before(module, site, model, depth + 1) for site in sites}
+    if len(modes) == 1:
+        return modes.pop()
+    return "train" if "train" in modes else UNDECIDED
+
+
+def _blocks_of(node: ast.AST) -> list[list[ast.stmt]]:
+    blocks = [getattr(node, name) for name in ("body", "orelse", "finalbody") if isinstance(getattr(node, name, None), list)]
+    blocks += [handler.body for handler in getattr(node, "handlers", [])]
+    blocks += [case.body for case in getattr(node, "cases", [])]
+    return blocks
+
+
+def _last_mode(events: list[Event], model: Binding) -> str | None:
+    # a conditional switch counts too: the code evidently means to manage the mode there
+    return next((event.kind for event in reversed(events) if switches_model(event, model)), None)

@@ -71,6 +71,8 @@ class ValueInfo:
     * ``origin``: for aliases (``model = model.to(device)``, ``accelerator.prepare``, loop
       variables), the binding this value comes from.
     * ``local_class``: dotted name of this module's class the value is an instance of.
+    * ``pretrained`` (models): True when the weights come from ``from_pretrained`` (directly or
+      under ``get_peft_model``/``torch.compile``/``DataParallel``); such models start in eval mode.
     """
 
     kind: str
@@ -82,6 +84,7 @@ class ValueInfo:
     checkpoint: object = UNKNOWN
     origin: Binding | None = None
     local_class: str | None = None
+    pretrained: bool = False
 
     def argument(self, name: str, position: int | None = None) -> ast.expr | None:
         """An argument of the constructing call (by keyword, or position when given)."""
@@ -184,7 +187,22 @@ def _classify_call(module: "ModuleModel", call: ast.Call, scope: Scope, at: tupl
     local = module.classes.get(qualname)
     if local is not None:
         return _classify_local_instance(module, local, qualname, call)
+    function = module.functions.get(qualname)
+    if function is not None:
+        return _classify_returns(module, function, depth)
     return _classify_library_call(module, qualname, call, scope, at, depth)
+
+
+def _classify_returns(module: "ModuleModel", function: Scope, depth: int) -> ValueInfo:
+    """A call to this module's function holds what its ``return`` statements give (the first known kind)."""
+    for node in ast.walk(function.node):
+        if isinstance(node, ast.Return) and node.value is not None and module.scope_of(node) is function:
+            if isinstance(node.value, ast.Tuple):
+                continue  # `return model, tokenizer` — unpacked by the caller, not modelled
+            info = classify_expression(module, node.value, function, position(node), depth + 1)
+            if info.kind not in ("unknown", "param"):
+                return info
+    return _UNKNOWN_INFO
 
 
 def _classify_method_result(
@@ -248,7 +266,7 @@ def _classify_library_call(
         base = classify_expression(module, base_expr, scope, at, depth + 1) if base_expr is not None else _UNKNOWN_INFO
         # a new wrapper object whose adapter parameters did not exist before: not an alias
         return ValueInfo("model", qualname, call, base.class_name, via="peft", is_head=base.is_head,
-                         checkpoint=base.checkpoint)
+                         checkpoint=base.checkpoint, pretrained=base.pretrained)
     kind = _library_kind(qualname, root, owner, last)
     if kind == "model":
         return ValueInfo("model", qualname, call, last, via="config", is_head=bool(_HEAD_CLASS.search(last)))
@@ -303,12 +321,13 @@ def _classify_factory(module: "ModuleModel", qualname: str, owner: str, method: 
     if owner.endswith("Config"):
         return ValueInfo("config", qualname, call, owner, via=method, checkpoint=checkpoint)
     is_head = bool(_HEAD_CLASS.search(owner)) if owner else None
-    if owner.startswith("PeftModel") or owner == "AutoPeftModel":
-        return ValueInfo("model", qualname, call, owner, via="from_pretrained", is_head=None, checkpoint=checkpoint)
+    pretrained = method == "from_pretrained"
+    if owner.startswith(("PeftModel", "AutoPeftModel")):
+        return ValueInfo("model", qualname, call, owner, via="from_pretrained", checkpoint=checkpoint, pretrained=True)
     local = module.classes.get(qualname.rsplit(".", 1)[0])
     local_name = local.name if local is not None else None
     return ValueInfo("model", qualname, call, owner, via=method, is_head=is_head, checkpoint=checkpoint,
-                     local_class=local_name)
+                     local_class=local_name, pretrained=pretrained)
 
 
 def _classify_loop_element(

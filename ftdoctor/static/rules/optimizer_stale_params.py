@@ -1,0 +1,123 @@
+"""optimizer-stale-params: the optimizer captured parameters that were replaced afterwards."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING, Iterator
+
+from ftdoctor.findings import Finding
+from ftdoctor.static.model import Binding, Scope, call_name, expr_key, position
+from ftdoctor.static.rule import StaticRule, register_static_rule
+
+if TYPE_CHECKING:
+    from ftdoctor.static.model import ModuleModel
+
+#: torch.nn layers without parameters: replacing one leaves the optimizer's parameter list intact
+_PARAMETER_FREE = frozenset(
+    {"Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Identity", "ReLU", "GELU", "Tanh", "Sigmoid", "SiLU",
+     "Softmax", "LogSoftmax", "Flatten", "LeakyReLU", "ELU", "Mish", "Softplus", "Hardtanh"}
+)
+
+
+@register_static_rule
+class OptimizerStaleParams(StaticRule):
+    slug = "optimizer-stale-params"
+
+    def check(self, module: "ModuleModel") -> Iterator[Finding]:
+        for optimizer in module.bindings_of_kind("optimizer"):
+            if optimizer.info.origin is not None or optimizer.info.call is None:
+                continue  # aliases (accelerator.prepare) capture nothing new
+            code_scope = module.scope_of(optimizer.node)
+            for key in _captured_models(module, optimizer, code_scope):
+                stale = _first_replacement(module, key, code_scope, optimizer.end_position)
+                if stale is None or _recreated_after(module, optimizer, code_scope, position(stale[0])):
+                    continue
+                node, what = stale
+                yield self.finding(
+                    module, node,
+                    f"`{optimizer.name}` (line {optimizer.line}) holds the parameters of `{key}`, but {what} at line "
+                    f"{node.lineno} replaces them, so the optimizer keeps updating the old tensors",
+                    f"create {optimizer.name} after the model is final (move the optimizer below line {node.lineno}), "
+                    f"or rebuild it there",
+                )
+
+
+def _captured_models(module: "ModuleModel", optimizer: Binding, scope: Scope, depth: int = 0) -> list[str]:
+    """Keys of the modules whose ``.parameters()`` / ``.named_parameters()`` the optimizer was built from."""
+    params = optimizer.info.argument("params", 0)
+    return _parameter_owners(module, params, scope, optimizer.position, 0) if params is not None else []
+
+
+def _parameter_owners(module: "ModuleModel", node: ast.AST, scope: Scope, at: tuple[int, int], depth: int) -> list[str]:
+    owners: list[str] = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and call_name(sub) in ("parameters", "named_parameters") and isinstance(
+            sub.func, ast.Attribute
+        ):
+            key = expr_key(sub.func.value)
+            if key and key not in owners:
+                owners.append(key)
+        elif isinstance(sub, ast.Name) and depth < 2:
+            binding = module.binding_of_key(sub.id, scope, at)
+            if binding is not None and binding.value is not None and binding.kind in ("list", "unknown", "dict"):
+                owners += [k for k in _parameter_owners(module, binding.value, scope, binding.position, depth + 1)
+                           if k not in owners]
+    return owners
+
+
+def _first_replacement(
+    module: "ModuleModel", key: str, scope: Scope, after: tuple[int, int]
+) -> tuple[ast.AST, str] | None:
+    """The first statement after ``after`` in ``scope`` that swaps out ``key``'s parameters."""
+    candidates: list[tuple[ast.AST, str]] = []
+    for bound, bindings in _scope_bindings(scope):
+        for binding in bindings:
+            if binding.position <= after or module.scope_of(binding.node) is not scope:
+                continue
+            if (bound == key or key.startswith(bound + ".")) and _is_new_model(binding):
+                candidates.append((binding.node, f"`{bound} = {_short(binding.value)}`"))
+            elif bound.startswith(key + ".") and _creates_parameters(module, binding):
+                candidates.append((binding.node, f"`{bound} = {_short(binding.value)}`"))
+    for call in scope.calls:
+        func = call.func
+        if (position(call) > after and isinstance(func, ast.Attribute) and func.attr == "resize_token_embeddings"
+                and expr_key(func.value) == key):
+            candidates.append((module.enclosing_statement(call) or call, f"`{key}.resize_token_embeddings(...)`"))
+    return min(candidates, key=lambda c: position(c[0])) if candidates else None
+
+
+def _scope_bindings(scope: Scope) -> Iterator[tuple[str, list[Binding]]]:
+    yield from scope.bindings.items()
+    if scope.class_scope is not None:
+        yield from scope.class_scope.bindings.items()
+
+
+def _is_new_model(binding: Binding) -> bool:
+    if binding.source not in ("assign", "annassign") or binding.kind != "model":
+        return False
+    return binding.info.origin is None or binding.info.via == "peft"
+
+
+def _creates_parameters(module: "ModuleModel", binding: Binding) -> bool:
+    """``model.classifier = nn.Linear(...)``: a new module with parameters (not Dropout/ReLU ...)."""
+    value = binding.value
+    if binding.source != "assign" or not isinstance(value, ast.Call):
+        return False
+    qualified = module.qualified_name(value.func, module.scope_of(value)) or ""
+    if qualified.startswith("torch.nn."):
+        return qualified.rsplit(".", 1)[-1] not in _PARAMETER_FREE
+    return binding.kind == "model"
+
+
+def _recreated_after(module: "ModuleModel", optimizer: Binding, scope: Scope, at: tuple[int, int]) -> bool:
+    for _, bindings in _scope_bindings(scope):
+        for binding in bindings:
+            if binding.name == optimizer.name and binding.position > at and binding.kind == "optimizer" \
+                    and binding.info.origin is None:
+                return True
+    return any(call_name(c) == "add_param_group" and position(c) > at for c in scope.calls)
+
+
+def _short(node: ast.AST | None) -> str:
+    text = ast.unparse(node) if node is not None else "..."
+    return text if len(text) <= 60 else text[:57] + "..."
