@@ -89,8 +89,9 @@ def _engine() -> _SourceChecker:
 def _run_engine(source: str, path: str, settings: Settings) -> list[Finding]:
     # The engine promises never to raise; this guard keeps one file's engine bug
     # from losing every other file's findings.
+    check_source = _engine()  # an import failure is not this file's fault: let it surface (exit 2)
     try:
-        return list(_engine()(source, path, settings))
+        return list(check_source(source, path, settings))
     except (RecursionError, MemoryError):
         return [_parse_error(path, "is too deeply nested to analyse", _FIX_NESTING)]
     except Exception as exc:

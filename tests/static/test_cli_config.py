@@ -129,3 +129,10 @@ def test_broken_unrelated_pyproject_above_is_ignored(run_check, repo: Path) -> N
 def test_missing_explicit_config_is_exit_2(run_check, repo: Path) -> None:
     result = run_check("check", "--config", "nope.toml", "src", cwd=repo)
     assert result.code == 2 and "nope.toml" in result.stderr
+
+
+def test_a_folder_named_explicitly_is_walked_even_if_excluded(run_check, repo: Path) -> None:
+    write_config(repo, 'exclude = ["src/"]')
+    assert run_check("check", ".", cwd=repo).code == 0  # walked from above: excluded
+    assert run_check("check", "src/pkg", cwd=repo).code == 1  # named: checked
+    assert run_check("check", "--force-exclude", "src/pkg", cwd=repo).code == 0
