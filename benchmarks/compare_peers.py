@@ -128,7 +128,7 @@ class Tool:
 
     name: str
     version_spec: str
-    counterparts: dict[str, str]  # our slug -> the peer's documented rule for the same bug, when one exists
+    counterparts: dict[str, tuple[str, ...]]  # our slug -> message ids of the peer's rule for the same bug
     argv: Callable[[Path, list[str]], list[str]]
     parse: Callable[[str], list[ToolFinding]]
     python_candidates: Sequence[str] = ("python3.11", "python3")
@@ -184,7 +184,7 @@ TOOLS: list[Tool] = [
     Tool(
         "torchfix",
         "torchfix==0.7.0",
-        {"freeze-noop": "TOR002 (`require_grad` typo)"},
+        {"freeze-noop": ("TOR002",)},  # "Likely typo `require_grad` in assignment"
         _torchfix_argv,
         parse_torchfix_text,
         requirements=("torchfix==0.7.0",),
@@ -192,10 +192,8 @@ TOOLS: list[Tool] = [
     Tool(
         "dslinter",
         "dslinter==2.0.9",
-        {
-            "missing-zero-grad": "W5517 gradient-clear-pytorch",
-            "seed-not-set": "W5511 randomness-control-pytorch",
-        },
+        # gradient-clear-pytorch; randomness-control-pytorch / -numpy
+        {"missing-zero-grad": ("W5517",), "seed-not-set": ("W5511", "W5508")},
         _dslinter_argv,
         parse_pylint_json,
         # dslinter pins astroid<2.10/pylint 2.12, which do not run on Python 3.11.
@@ -227,7 +225,8 @@ def setup_tool(tool: Tool) -> str:
     python = find_python(tool.python_candidates)
     if python is None:
         return _setup_failed(tool, f"no working interpreter among {', '.join(tool.python_candidates)}")
-    steps = [[python, "-m", "venv", str(tool.venv)], [str(tool.venv / "bin" / "pip"), "install", "-q", *tool.requirements]]
+    pip = str(tool.venv / "bin" / "pip")
+    steps = [[python, "-m", "venv", str(tool.venv)], [pip, "install", "-q", *tool.requirements]]
     for argv in steps:
         done = subprocess.run(argv, capture_output=True, text=True)
         if done.returncode != 0:
@@ -382,26 +381,19 @@ def buggy_span(source: str, line: int, end_line: int) -> tuple[int, int]:
     return best or (line, end_line)
 
 
-def signature(finding: ToolFinding, lines: list[str]) -> tuple[str, str]:
-    """A finding's identity across files: its message id and the flagged source line, whitespace-stripped."""
-    text = lines[finding.line - 1].strip() if 0 < finding.line <= len(lines) else ""
-    return finding.code, text
-
-
 def peer_catches(
-    findings: list[ToolFinding], source: str, span: tuple[int, int] | None, lookalike_signatures: set[tuple[str, str]]
+    findings: list[ToolFinding], span: tuple[int, int] | None, lookalike_ids: set[str]
 ) -> list[ToolFinding]:
-    """The peer's findings that catch this buggy fixture (see README: "What counts as a catch").
+    """The peer's findings that catch this buggy fixture (benchmarks/README.md, "Caught").
 
-    Counted (not style/environment noise), not also reported on the same code in a correct look-alike of the
-    same rule, and overlapping the buggy span (``span=None``: anywhere in the file).
+    Counted (not style/environment noise), of a message id the peer reports on none of the rule's correct
+    look-alikes, and overlapping the buggy span (``span=None``: anywhere in the file).
     """
-    lines = source.splitlines()
     return [
         f
         for f in findings
         if f.counted
-        and signature(f, lines) not in lookalike_signatures
+        and f.code not in lookalike_ids
         and (span is None or (f.line <= span[1] and f.end_line >= span[0]))
     ]
 
@@ -412,8 +404,7 @@ class Score:
 
     caught: int = 0  # bad fixtures caught on the buggy lines
     caught_anywhere: int = 0  # bad fixtures caught anywhere in the file
-    false_alarms: int = 0  # good fixtures where the tool's signal for this rule fired
-    noisy_goods: int = 0  # good fixtures with any counted finding at all
+    false_alarms: int | None = None  # correct fixtures on which the tool claims this rule; None: it has no such rule
     catching_ids: Counter = field(default_factory=Counter)  # message ids that caught
 
 
@@ -427,21 +418,32 @@ class RuleRow:
 
 
 def detection_rows(
-    fixtures: list[Fixture], root: Path, results: dict[str, list[ToolFinding]], rules: list[tuple[str, str]]
+    fixtures: list[Fixture],
+    root: Path,
+    results: dict[str, list[ToolFinding]],
+    rules: list[tuple[str, str]],
+    counterparts: dict[str, dict[str, tuple[str, ...]]] | None = None,
 ) -> list[RuleRow]:
-    """The detection table. ``results`` maps tool name -> its findings on the staged fixtures; ftdoctor's own
-    findings locate the bug in each bad fixture (the buggy lines peers are judged on)."""
+    """The detection table.
+
+    ``results`` maps tool name -> its findings on the staged fixtures; ftdoctor's own findings locate the bug in
+    each bad fixture (the buggy lines peers are judged on). ``counterparts`` maps a peer -> our slug -> the
+    message ids of its documented rule for the same bug (what makes it claim that bug on correct code).
+    """
     by_tool = {name: _group_by_path(found) for name, found in results.items()}
     sources = {fx.rel: (root / fx.rel).read_text(encoding="utf-8") for fx in fixtures}
-    context = _Context(sources, by_tool.get("ftdoctor", {}))
+    ctx = _Context(sources, by_tool.get("ftdoctor", {}), [fx for fx in fixtures if not fx.bad])
     rows = []
     for slug, code in rules:
         bads = [fx for fx in fixtures if fx.slug == slug and fx.bad]
         goods = [fx for fx in fixtures if fx.slug == slug and not fx.bad]
         row = RuleRow(slug, code, len(bads), len(goods))
         for tool, files in by_tool.items():
-            score = _score_ftdoctor if tool == "ftdoctor" else _score_peer
-            row.scores[tool] = score(slug, files, bads, goods, context)
+            if tool == "ftdoctor":
+                row.scores[tool] = _score_ftdoctor(slug, files, bads, ctx)
+            else:
+                claims = (counterparts or {}).get(tool, {}).get(slug, ())
+                row.scores[tool] = _score_peer(slug, files, bads, goods, ctx, claims)
         rows.append(row)
     return rows
 
@@ -450,6 +452,7 @@ def detection_rows(
 class _Context:
     sources: dict[str, str]
     locator: dict[str, list[ToolFinding]]  # ftdoctor's findings by path
+    correct: list[Fixture]  # every correct fixture, of every rule folder
 
     def buggy_lines(self, fx: Fixture, slug: str) -> tuple[int, int] | None:
         """ftdoctor's finding for ``slug`` grown to its statement; None (whole file) when ftdoctor missed it."""
@@ -458,36 +461,39 @@ class _Context:
             return None
         return buggy_span(self.sources[fx.rel], min(f.line for f in mine), max(f.end_line for f in mine))
 
+    def correct_claiming(self, files: dict[str, list[ToolFinding]], claims: Callable[[ToolFinding], bool]) -> int:
+        return sum(any(map(claims, files.get(fx.rel, []))) for fx in self.correct)
 
-def _score_ftdoctor(
-    slug: str, files: dict[str, list[ToolFinding]], bads: list[Fixture], goods: list[Fixture], _ctx: _Context
-) -> Score:
-    """ftdoctor catches a bad fixture when it reports that fixture's rule; its false alarm is that rule on a good one."""
-    has_rule = lambda fx: any(f.name == slug for f in files.get(fx.rel, []))  # noqa: E731
-    caught = sum(map(has_rule, bads))
+
+def _score_ftdoctor(slug: str, files: dict[str, list[ToolFinding]], bads: list[Fixture], ctx: _Context) -> Score:
+    """Caught: ftdoctor reports the fixture's rule. False alarm: it reports that rule on correct code."""
+    caught = sum(any(f.name == slug for f in files.get(fx.rel, [])) for fx in bads)
     return Score(
         caught=caught,
         caught_anywhere=caught,
-        false_alarms=sum(map(has_rule, goods)),
-        noisy_goods=sum(any(f.counted for f in files.get(fx.rel, [])) for fx in goods),
+        false_alarms=ctx.correct_claiming(files, lambda f: f.name == slug),
         catching_ids=Counter({slug: caught} if caught else {}),
     )
 
 
 def _score_peer(
-    slug: str, files: dict[str, list[ToolFinding]], bads: list[Fixture], goods: list[Fixture], ctx: _Context
+    slug: str,
+    files: dict[str, list[ToolFinding]],
+    bads: list[Fixture],
+    goods: list[Fixture],
+    ctx: _Context,
+    claims: tuple[str, ...],
 ) -> Score:
-    lookalikes = {signature(f, ctx.sources[fx.rel].splitlines()) for fx in goods for f in files.get(fx.rel, [])}
+    lookalike_ids = {f.code for fx in goods for f in files.get(fx.rel, [])}
     score = Score()
     for fx in bads:
-        found, source = files.get(fx.rel, []), ctx.sources[fx.rel]
-        hits = peer_catches(found, source, ctx.buggy_lines(fx, slug), lookalikes)
+        found = files.get(fx.rel, [])
+        hits = peer_catches(found, ctx.buggy_lines(fx, slug), lookalike_ids)
         score.caught += bool(hits)
-        score.caught_anywhere += bool(peer_catches(found, source, None, lookalikes))
+        score.caught_anywhere += bool(peer_catches(found, None, lookalike_ids))
         score.catching_ids.update({_label(f) for f in hits})
-    signal = {label.split()[0] for label in score.catching_ids}
-    score.false_alarms = sum(any(f.counted and f.code in signal for f in files.get(fx.rel, [])) for fx in goods)
-    score.noisy_goods = sum(any(f.counted for f in files.get(fx.rel, [])) for fx in goods)
+    if claims:
+        score.false_alarms = ctx.correct_claiming(files, lambda f: f.code in claims)
     return score
 
 
@@ -512,16 +518,23 @@ class Corpus:
     files: list[str]
 
 
-def run_side_by_side(tools: list[Tool], corpora: list[Corpus], repeats: int) -> dict[tuple[str, str], list[RunResult]]:
-    """Every tool on every corpus, interleaved round by round so that machine load hits all tools alike."""
+def run_side_by_side(
+    tools: list[Tool], corpora: list[Corpus], repeats: int, repeat_limit: float = float("inf")
+) -> dict[tuple[str, str], list[RunResult]]:
+    """Every tool on every corpus, interleaved round by round so that machine load hits all tools alike.
+
+    A tool whose first run on a corpus took longer than ``repeat_limit`` seconds is not repeated there.
+    """
     runs: dict[tuple[str, str], list[RunResult]] = {}
     for round_no in range(repeats):
         for corpus in corpora:
             for tool in tools:
-                result = run_tool(tool, corpus.root, corpus.files)
-                runs.setdefault((tool.name, corpus.name), []).append(result)
-                print(f"  round {round_no + 1}/{repeats}: {tool.name} on {corpus.name}: {result.seconds:.2f} s",
-                      file=sys.stderr)
+                done = runs.setdefault((tool.name, corpus.name), [])
+                if done and done[0].seconds > repeat_limit:
+                    continue
+                done.append(run_tool(tool, corpus.root, corpus.files))
+                print(f"  round {round_no + 1}/{repeats}: {tool.name} on {corpus.name}: {done[-1].seconds:.2f} s",
+                      file=sys.stderr, flush=True)
     return runs
 
 
@@ -543,21 +556,26 @@ def machine_line() -> str:
 
 
 def render_detection(rows: list[RuleRow], tools: list[str]) -> list[str]:
-    head = ["code", "rule", "bad"] + tools + ["good"] + [f"false alarms {t}" for t in tools]
+    head = ["code", "rule", "buggy"] + tools + ["correct"] + [f"false alarms {t}" for t in tools]
     out = [_md_row(head), _md_row(["---"] * len(head))]
     for row in rows:
         caught = [_caught_cell(row.scores[t], row.bad) for t in tools]
-        alarms = [str(row.scores[t].false_alarms) for t in tools]
+        alarms = [_alarm_cell(row.scores[t].false_alarms) for t in tools]
         out.append(_md_row([row.code, row.slug, str(row.bad), *caught, str(row.good), *alarms]))
-    totals = {t: Score() for t in tools}
-    for row in rows:
-        for t in tools:
-            for name in ("caught", "caught_anywhere", "false_alarms"):
-                setattr(totals[t], name, getattr(totals[t], name) + getattr(row.scores[t], name))
     bad, good = sum(r.bad for r in rows), sum(r.good for r in rows)
+    totals = {t: _total([r.scores[t] for r in rows]) for t in tools}
     out.append(_md_row(["", "**all rules**", str(bad), *[_caught_cell(totals[t], bad) for t in tools], str(good),
-                        *[str(totals[t].false_alarms) for t in tools]]))
+                        *[_alarm_cell(totals[t].false_alarms) for t in tools]]))
     return out
+
+
+def _total(scores: list[Score]) -> Score:
+    alarms = [s.false_alarms for s in scores if s.false_alarms is not None]
+    return Score(
+        caught=sum(s.caught for s in scores),
+        caught_anywhere=sum(s.caught_anywhere for s in scores),
+        false_alarms=sum(alarms) if alarms else None,
+    )
 
 
 def _caught_cell(score: Score, bad: int) -> str:
@@ -565,30 +583,36 @@ def _caught_cell(score: Score, bad: int) -> str:
     return cell if score.caught_anywhere == score.caught else f"{cell} ({score.caught_anywhere})"
 
 
-def render_mapping(rows: list[RuleRow], peers: list[Tool]) -> list[str]:
-    """Which peer message did the catching, next to the peer's documented counterpart rule (if any)."""
-    head = ["rule"] + [f"{p.name}: documented counterpart / messages that caught" for p in peers]
+def _alarm_cell(alarms: int | None) -> str:
+    return "—" if alarms is None else str(alarms)
+
+
+def render_mapping(rows: list[RuleRow], peers: list[Tool], findings: dict[str, list[ToolFinding]]) -> list[str]:
+    """Which peer messages did the catching, next to the peer's documented rule for the same bug (if any)."""
+    names = {f.code: _label(f) for found in findings.values() for f in found}
+    head = ["rule"] + [f"{p.name}: its rule for this bug / messages that caught" for p in peers]
     out = [_md_row(head), _md_row(["---"] * len(head))]
     for row in rows:
         cells = []
         for peer in peers:
-            ids = row.scores[peer.name].catching_ids if peer.name in row.scores else Counter()
+            own = ", ".join(names.get(code, code) for code in peer.counterparts.get(row.slug, ())) or "none"
+            ids = row.scores[peer.name].catching_ids
             caught = ", ".join(f"{label} ×{n}" for label, n in ids.most_common(3)) or "—"
-            cells.append(f"{peer.counterparts.get(row.slug, 'none')} / {caught}")
-        if any(c != "none / —" for c in cells):
+            cells.append(f"{own} / {caught}")
+        if any(cell != "none / —" for cell in cells):
             out.append(_md_row([row.slug, *cells]))
     return out
 
 
 def render_noise(fixtures: list[Fixture], results: dict[str, list[ToolFinding]], tools: list[str]) -> list[str]:
-    goods = [fx.rel for fx in fixtures if not fx.bad]
+    correct = {fx.rel for fx in fixtures if not fx.bad}
     head = ["tool", "correct fixtures", "with any counted finding", "most frequent counted messages on them"]
     out = [_md_row(head), _md_row(["---"] * len(head))]
     for tool in tools:
-        counted = [f for f in results.get(tool, []) if f.counted and f.path in set(goods)]
+        counted = [f for f in results.get(tool, []) if f.counted and f.path in correct]
         noisy = len({f.path for f in counted})
         top = ", ".join(f"{label} ×{n}" for label, n in Counter(map(_label, counted)).most_common(4)) or "—"
-        out.append(_md_row([tool, str(len(goods)), str(noisy), top]))
+        out.append(_md_row([tool, str(len(correct)), str(noisy), top]))
     return out
 
 
@@ -604,7 +628,8 @@ def render_timing(runs: dict[tuple[str, str], list[RunResult]], corpora: list[Co
                 continue
             seconds = median_seconds(mine)
             ratio = f"{seconds / median_seconds(ours):.1f}×" if ours else "?"
-            cells.append(f"{seconds:.2f} s / {ratio}")
+            single = " (1 run)" if len(mine) == 1 and len(ours or []) > 1 else ""
+            cells.append(f"{seconds:.2f} s / {ratio}{single}")
         out.append(_md_row([tool, *cells]))
     return out
 
@@ -630,7 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if tool.is_peer:
                 print(setup_tool(tool), flush=True)
         return 0
-    report = render_report(compare(tools, args.repeats, args.corpus, Path(args.fixtures)))
+    report = render_report(compare(tools, args.repeats, args.corpus, Path(args.fixtures), args.repeat_limit))
     print(report)
     if args.output:
         Path(args.output).write_text(report + "\n", encoding="utf-8")
@@ -659,7 +684,9 @@ class Comparison:
         return {f"{tool} on {corpus}": r.error for (tool, corpus), rs in self.runs.items() for r in rs if r.error}
 
 
-def compare(tools: list[Tool], repeats: int, with_corpus: bool, fixtures_dir: Path = FIXTURES) -> Comparison:
+def compare(
+    tools: list[Tool], repeats: int, with_corpus: bool, fixtures_dir: Path = FIXTURES, repeat_limit: float = 120.0
+) -> Comparison:
     skipped = {t.name: reason for t in tools if (reason := t.unavailable_reason())}
     runnable = [t for t in tools if t.name not in skipped]
     with tempfile.TemporaryDirectory(prefix="ftdoctor-peers-") as tmp:
@@ -670,9 +697,10 @@ def compare(tools: list[Tool], repeats: int, with_corpus: bool, fixtures_dir: Pa
             files, corpus_note = stage_corpus(Path(tmp) / "generated")
             if files:
                 corpora.append(Corpus("generated", Path(tmp) / "generated", files))
-        runs = run_side_by_side(runnable, corpora, repeats)
+        runs = run_side_by_side(runnable, corpora, repeats, repeat_limit)
         results = {t.name: runs[(t.name, "fixtures")][0].findings for t in runnable}
-        rows = detection_rows(fixtures, corpora[0].root, results, static_rules())
+        counterparts = {t.name: t.counterparts for t in runnable}
+        rows = detection_rows(fixtures, corpora[0].root, results, static_rules(), counterparts)
     return Comparison(runnable, skipped, fixtures, corpora, corpus_note, runs, rows, repeats)
 
 
@@ -693,16 +721,17 @@ def render_report(cmp: Comparison) -> str:
     lines += ["", "## Detection on the rule fixtures", "", _DETECTION_LEGEND, ""]
     lines += render_detection(cmp.rows, names)
     lines += ["", "## Which peer message caught what", ""]
-    lines += render_mapping(cmp.rows, [t for t in cmp.tools if t.is_peer])
+    lines += render_mapping(cmp.rows, [t for t in cmp.tools if t.is_peer], cmp.fixture_results)
     lines += ["", "## Noise on correct code", ""] + render_noise(cmp.fixtures, cmp.fixture_results, names)
-    lines += ["", f"## Wall time, side by side (median of {cmp.repeats}, whole process, same files)", ""]
+    lines += ["", f"## Wall time, side by side (median of {cmp.repeats} unless marked, whole process, same files)", ""]
     lines += render_timing(cmp.runs, cmp.corpora, names)
     return "\n".join(lines)
 
 
 _DETECTION_LEGEND = (
     "Cells: buggy fixtures caught on the buggy lines (in brackets, when different: caught anywhere in the file). "
-    "False alarms: correct look-alikes on which the tool's catching signal for that rule fired."
+    "False alarms: correct fixtures (of any rule) on which the tool claims this rule's bug — for a peer, its own "
+    "rule for that bug fires; — where the peer has no rule for it."
 )
 
 
@@ -712,6 +741,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tools", nargs="+", default=[t.name for t in TOOLS], choices=[t.name for t in TOOLS])
     parser.add_argument("--repeats", type=int, default=3, help="timing rounds (median reported)")
     parser.add_argument("--fixtures", default=str(FIXTURES), help="rule fixtures: <slug>/bad_*.py, good_*.py")
+    parser.add_argument("--repeat-limit", type=float, default=120.0,
+                        help="do not repeat a tool on a corpus whose first run took longer (seconds)")
     parser.add_argument("--no-corpus", dest="corpus", action="store_false", help="fixtures only")
     parser.add_argument("--output", help="also write the markdown report here")
     return parser.parse_args(argv)

@@ -114,42 +114,46 @@ def _staged(tmp_path: Path, peers):
     (rule / "bad_loop.py").write_text(LOOP)
     (rule / "good_loop.py").write_text(LOOP.replace("    loss.backward()", "    opt.zero_grad()\n    loss.backward()"))
     (rule / "notes.txt").write_text("not a fixture")
+    (tmp_path / "src" / "clean").mkdir()
+    (tmp_path / "src" / "clean" / "good_other.py").write_text("x = 1\n")
     return peers.stage_fixtures(tmp_path / "src", tmp_path / "staged")
 
 
 def test_detection_rows_apply_the_readme_definitions(tmp_path, peers):
     fixtures = _staged(tmp_path, peers)
-    assert [(fx.rel, fx.bad) for fx in fixtures] == [
-        ("missing-zero-grad/bad_loop.py", True), ("missing-zero-grad/good_loop.py", False)]
-    bad, good = "missing-zero-grad/bad_loop.py", "missing-zero-grad/good_loop.py"
-    ours = peers.ToolFinding(bad, 4, 4, "FTD101", "missing-zero-grad", True)  # points at the loop header
+    bad, good, other = "missing-zero-grad/bad_loop.py", "missing-zero-grad/good_loop.py", "clean/good_other.py"
+    assert [(fx.rel, fx.slug, fx.bad) for fx in fixtures] == [
+        (other, "clean", False), (bad, "missing-zero-grad", True), (good, "missing-zero-grad", False)]
+    finding = peers.ToolFinding
     results = {
-        "ftdoctor": [ours],
-        # catches: on the loop, and the look-alike does not get it
-        "catcher": [peers.ToolFinding(bad, 6, 6, "W1", "w1", True)],
-        # the same message on the same code of the correct look-alike: no catch, and a false alarm is not counted
-        # because W2 never caught anything
-        "echo": [peers.ToolFinding(bad, 5, 5, "W2", "w2", True), peers.ToolFinding(good, 5, 5, "W2", "w2", True)],
-        # outside the buggy lines: caught anywhere only
-        "elsewhere": [peers.ToolFinding(bad, 2, 2, "W3", "w3", True)],
-        # style noise never counts
-        "stylist": [peers.ToolFinding(bad, 6, 6, "C1", "c1", False)],
-        # catches, and its signal also fires on other code of the look-alike: a false alarm
-        "alarmist": [peers.ToolFinding(bad, 7, 7, "W4", "w4", True), peers.ToolFinding(good, 2, 2, "W4", "w4", True)],
+        # ftdoctor points at the loop header (the buggy lines become the whole loop, 4-7); claiming the rule on a
+        # correct fixture of another folder is a false alarm too
+        "ftdoctor": [finding(bad, 4, 4, "FTD101", "missing-zero-grad", True),
+                     finding(other, 1, 1, "FTD101", "missing-zero-grad", True)],
+        "catcher": [finding(bad, 6, 6, "W1", "w1", True)],  # on the loop, never on the look-alike
+        "echo": [finding(bad, 5, 5, "W2", "w2", True), finding(good, 5, 5, "W2", "w2", True)],  # fires on both
+        "elsewhere": [finding(bad, 2, 2, "W3", "w3", True)],  # outside the buggy lines: caught anywhere only
+        "stylist": [finding(bad, 6, 6, "C1", "c1", False)],  # style noise never counts
+        # its own rule for this bug fires on the bug and on the fix: no catch, one false alarm
+        "alarmist": [finding(bad, 7, 7, "W4", "w4", True), finding(good, 2, 2, "W4", "w4", True)],
+        "claimant": [finding(bad, 5, 5, "W5", "w5", True)],  # its own rule, on the bug only
     }
-    (row,) = peers.detection_rows(fixtures, tmp_path / "staged", results, [("missing-zero-grad", "FTD101")])
+    counterparts = {"alarmist": {"missing-zero-grad": ("W4",)}, "claimant": {"missing-zero-grad": ("W5",)}}
+    (row,) = peers.detection_rows(fixtures, tmp_path / "staged", results, [("missing-zero-grad", "FTD101")],
+                                  counterparts)
     scores = {tool: (s.caught, s.caught_anywhere, s.false_alarms) for tool, s in row.scores.items()}
     assert (row.bad, row.good) == (1, 1)
     assert scores == {
-        "ftdoctor": (1, 1, 0),
-        "catcher": (1, 1, 0),
-        "echo": (0, 0, 0),
-        "elsewhere": (0, 1, 0),
-        "stylist": (0, 0, 0),
-        "alarmist": (1, 1, 1),
+        "ftdoctor": (1, 1, 1),
+        "catcher": (1, 1, None),
+        "echo": (0, 0, None),
+        "elsewhere": (0, 1, None),
+        "stylist": (0, 0, None),
+        "alarmist": (0, 0, 1),
+        "claimant": (1, 1, 0),
     }
     table = "\n".join(peers.render_detection([row], list(results)))
-    assert "| FTD101 | missing-zero-grad | 1 | 1/1 | 1/1 | 0/1 | 0/1 (1) | 0/1 | 1/1 |" in table
+    assert "| FTD101 | missing-zero-grad | 1 | 1/1 | 1/1 | 0/1 | 0/1 (1) | 0/1 | 0/1 | 1/1 | 1 | 1 | — | — | — | — | 1 | 0 |" in table
 
 
 def test_notebooks_become_scripts_with_magics_commented(tmp_path, peers):
