@@ -67,7 +67,7 @@ class StepRecord:
     step: int
     loss: float | None
     lr: float
-    grad_norm: float
+    grad_norm: float | None  # None on steps not measured (see DoctorOptions.sparse_every)
     update_ratio: float | None
     seconds: float
 
@@ -84,6 +84,7 @@ class _Forward:
     grad_tracked: bool = False
     backpropagated: bool = False
     loss: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
 
 
 @dataclass
@@ -224,7 +225,7 @@ class Doctor:
             labels = _labels_of(batch) if not isinstance(batch, torch.Tensor) else batch
             if phase == "train":
                 self._ensure_preflight()
-            self._publish_batch(phase, labels, _batch_size(labels))
+            self._publish_batch(phase, labels, lambda: _batch_size(labels))
 
     def observe_datasets(self, train: LabelledData | None = None, val: LabelledData | None = None) -> None:
         self.train_data = train or self.train_data
@@ -306,8 +307,11 @@ class Doctor:
 
     # --- dispatch ------------------------------------------------------------
 
+    def _listened(self, handler: str) -> bool:
+        return bool(self._handlers[handler])
+
     def _publish(self, handler: str, event: Any) -> None:
-        for rule, method in tuple(self._handlers.get(handler, ())):
+        for rule, method in tuple(self._handlers[handler]):
             try:
                 method(event)
             except Exception as exc:  # a broken rule must never break training
@@ -315,6 +319,8 @@ class Doctor:
                 continue
             if rule.findings and id(rule) not in self._collected:
                 self._collect(rule)
+            if rule.fired or rule.done:
+                self._retire(rule)
 
     def _collect(self, rule: RuntimeRule) -> None:
         self._collected.add(id(rule))
@@ -326,9 +332,13 @@ class Doctor:
                 except Exception as exc:
                     self._internal_error("on_finding callback", exc)
 
-    def _disable(self, rule: RuntimeRule, exc: BaseException) -> None:
+    def _retire(self, rule: RuntimeRule) -> None:
+        """A fired (or done) rule gets no more events: its verdict cannot change."""
         for handlers in self._handlers.values():
             handlers[:] = [(r, m) for r, m in handlers if r is not rule]
+
+    def _disable(self, rule: RuntimeRule, exc: BaseException) -> None:
+        self._retire(rule)
         self._internal_error(f"rule {rule.slug}", exc)
 
     def _internal_error(self, where: str, exc: BaseException) -> None:
@@ -362,10 +372,10 @@ class Doctor:
                     self._started = time.perf_counter()
                 self._ensure_preflight()
                 self._last_inputs = (args, kwargs)
-            self._current = _Forward(self.step, phase, module.training, definite_eval, grad)
+            labels = None if self._explicit_batches else _labels_of_call(args, kwargs)
+            self._current = _Forward(self.step, phase, module.training, definite_eval, grad, labels=labels)
             if not self._explicit_batches:
-                labels = _labels_of_call(args, kwargs)
-                self._publish_batch(phase, labels, _batch_size_of_call(args, kwargs, labels))
+                self._publish_batch(phase, labels, lambda: _batch_size_of_call(args, kwargs, labels))
 
     def _forward_post(self, module: torch.nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         self._forward_depth = max(0, self._forward_depth - 1)
@@ -381,19 +391,19 @@ class Doctor:
             record.loss = loss.detach() if loss is not None else None
             self._last_forward = record
             self._remember(record)
-            labels = _labels_of_call(args, kwargs) if not self._explicit_batches else None
-            self._publish(
-                "on_forward",
-                ForwardDone(
-                    step=self.step,
-                    phase=record.phase,
-                    logits=logits.detach() if logits is not None else None,
-                    loss=record.loss,
-                    labels=labels,
-                    training=record.training,
-                    grad_enabled=record.grad_enabled,
-                ),
-            )
+            if self._listened("on_forward"):
+                self._publish(
+                    "on_forward",
+                    ForwardDone(
+                        step=self.step,
+                        phase=record.phase,
+                        logits=logits.detach() if logits is not None else None,
+                        loss=record.loss,
+                        labels=record.labels,
+                        training=record.training,
+                        grad_enabled=record.grad_enabled,
+                    ),
+                )
 
     def _on_loss(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None, output: torch.Tensor) -> None:
         if self._replaying:
@@ -403,11 +413,9 @@ class Doctor:
             last = self._last_forward
             if not inside_forward and last is not None and last.loss is None and output.dim() == 0:
                 last.loss = output.detach()  # a loss computed outside the model, from its output
-            step = self.step
-            self._publish(
-                "on_loss_input",
-                LossInput(step, loss_name, input.detach(), target.detach() if target is not None else None),
-            )
+            if self._listened("on_loss_input"):
+                target = target.detach() if target is not None else None
+                self._publish("on_loss_input", LossInput(self.step, loss_name, input.detach(), target))
 
     def _on_backward(self, record: _Forward) -> None:
         with self._guard("backward"):
@@ -419,8 +427,9 @@ class Doctor:
                     self._detect_manual_clear(watch)
                 watch.backwards_since_zero_grad += 1
                 watch.backwards_since_step += 1
-            cpu_loss = record.loss is not None and record.loss.device.type == "cpu"
-            self._publish("on_backward", BackwardDone(self.step, float(record.loss) if cpu_loss else None))  # type: ignore[arg-type]
+            if self._listened("on_backward"):
+                cpu_loss = record.loss is not None and record.loss.device.type == "cpu"
+                self._publish("on_backward", BackwardDone(self.step, float(record.loss) if cpu_loss else None))  # type: ignore[arg-type]
 
     def _detect_manual_clear(self, watch: _OptimizerWatch) -> None:
         """Gradients cleared without zero_grad (``p.grad = None``) still count as cleared.
@@ -441,7 +450,8 @@ class Doctor:
                 with self._guard("zero_grad"):
                     for each in (self._watches if watch is None else [watch]):
                         each.cleared()
-                    self._publish("on_zero_grad", ZeroGrad(self.step))
+                    if self._listened("on_zero_grad"):
+                        self._publish("on_zero_grad", ZeroGrad(self.step))
                 return result
 
             return zero_grad
@@ -466,19 +476,22 @@ class Doctor:
             if primary:
                 self._flush_eval(bracketed=False)
             watch.refresh_params(self._name_of)
+            trainable = [i for i, p in enumerate(watch.params) if p.requires_grad]
+            params = [watch.params[i] for i in trainable]
             losses = self._take_step_losses() if primary else []
             extra = [torch.stack([l.float().reshape(()) for l in losses]).mean()] if losses else []
-            grads, extra_values = gradient_stats(watch.params, extra)
+            measured = self._measure_gradients_now()
+            grads, extra_values = gradient_stats(params if measured else [], extra)
             loss = extra_values[0] if extra_values else None
             if loss is not None and not math.isfinite(loss):
                 self._report_non_finite_loss(loss)
             self._sample_update_ratio(watch)
-            watch.sentinel = next((p for p in reversed(watch.params) if p.grad is not None), None)
+            watch.sentinel = next((p for p in reversed(params) if p.grad is not None), None)
             event = OptimizerStep(
                 step=self.step,
                 lr=float(watch.optimizer.param_groups[0].get("lr", 0.0)),
-                grad_norm=grads.global_norm,
-                grad_norms=dict(zip(watch.names, grads.norms)),
+                grad_norm=grads.global_norm if measured else None,
+                grad_norms={watch.names[i]: norm for i, norm in zip(trainable, grads.norms)},
                 backwards_since_zero_grad=watch.backwards_since_zero_grad,
                 backwards_since_last_step=watch.backwards_since_step,
                 loss=loss,
@@ -500,8 +513,15 @@ class Doctor:
                 self._record_history(event, ratio)
             self._publish("on_after_step", replace(event, step=self.step, update_ratio=ratio))
 
+    def _measure_gradients_now(self) -> bool:
+        """Every step in the dense phase, every ``sparse_every`` steps after it."""
+        options = self.options
+        return self.step < options.dense_steps or self.step % max(1, options.sparse_every) == 0
+
     def _sample_update_ratio(self, watch: _OptimizerWatch) -> None:
-        if self.step % max(1, self.options.update_ratio_every) != 0:
+        options = self.options
+        every = options.update_ratio_every if self.step < options.dense_steps else options.sparse_every
+        if self.step % max(1, every) != 0:
             return
         if watch.probe is None:
             trainable = [p for p in watch.params if p.requires_grad]
@@ -618,10 +638,11 @@ class Doctor:
             ),
         )
 
-    def _publish_batch(self, phase: str, labels: torch.Tensor | None, batch_size: int | None) -> None:
+    def _publish_batch(self, phase: str, labels: torch.Tensor | None, batch_size: Callable[[], int | None]) -> None:
         if phase == "train" and labels is not None and _is_class_ids(labels):
             merge_counts(self.label_counts, labels)
-        self._publish("on_batch", BatchSeen(self.step, phase, labels, batch_size))
+        if self._listened("on_batch"):
+            self._publish("on_batch", BatchSeen(self.step, phase, labels, batch_size()))
 
     def _finish(self) -> None:
         if self._finished:

@@ -99,7 +99,10 @@ class OptimizerStep:
     """Just before (``pre``) and after an optimizer step.
 
     ``grad_norm`` is the global L2 norm of the gradients about to be applied,
-    ``grad_norms`` per parameter name (None where a parameter has no grad),
+    ``grad_norms`` per trainable (requires_grad) parameter name (None where it has no grad);
+    both are measured on every step of the dense phase (the first
+    ``DoctorOptions.dense_steps``) and every ``sparse_every`` steps after it —
+    on other steps ``grad_norm`` is None and ``grad_norms`` empty.
     ``update_ratio`` the global ||Δw|| / ||w|| of the step (post only),
     ``backwards_since_zero_grad`` how many backward passes fed these gradients
     since they were last cleared.
@@ -107,7 +110,7 @@ class OptimizerStep:
 
     step: int
     lr: float
-    grad_norm: float
+    grad_norm: float | None
     grad_norms: dict[str, float | None]
     backwards_since_zero_grad: int
     backwards_since_last_step: int

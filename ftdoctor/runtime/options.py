@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 @dataclass
 class DoctorOptions:
     # --- cost knobs -----------------------------------------------------------
-    #: every check on: update ratio on every step over a large weight sample
+    #: every check on: gradient norms and update ratios on every step, a 10x larger weight sample
     thorough: bool = False
-    #: measure the update/weight ratio on every n-th optimizer step (thorough: 1)
+    #: the dense phase: gradient norms on every step (the learning-rate rules' window)
+    dense_steps: int = 50
+    #: update/weight ratio on every n-th step of the dense phase
     update_ratio_every: int = 2
-    #: weight elements sampled for the update/weight ratio (thorough: 10x)
+    #: after the dense phase, gradient norms and update ratios on every n-th step only
+    sparse_every: int = 10
+    #: weight elements sampled for the update/weight ratio
     update_ratio_elements: int = 32_768
 
     # --- dead-parameters -------------------------------------------------------
@@ -33,8 +37,8 @@ class DoctorOptions:
     #: steps whose median grad norm is the early level (after the first step)
     explode_baseline_steps: int = 5
     #: grad norm above early level x this, for ``explode_patience`` consecutive steps
-    explode_factor: float = 100.0
-    explode_patience: int = 3
+    explode_factor: float = 1000.0
+    explode_patience: int = 2
 
     # --- lr-too-high / lr-too-low ---------------------------------------------
     #: steps per window (the start window and the latest window)
@@ -42,10 +46,10 @@ class DoctorOptions:
     #: lr-too-high: latest-window mean loss above the start-window mean x this
     loss_rise_factor: float = 1.5
     #: lr-too-high: median update/weight ratio over the latest window above this
-    update_ratio_high: float = 0.2
+    update_ratio_high: float = 0.5
     #: lr-too-high: one predicted class for a whole window of batches holding several labels,
-    #: while the loss is at or above its start (and the update ratio above ``collapse_min_ratio``)
-    collapse_min_ratio: float = 0.02
+    #: while the latest-window loss is above the first step's loss x this
+    collapse_loss_factor: float = 1.1
     #: lr-too-low: median update/weight ratio over the latest window below this ...
     update_ratio_low: float = 1e-5
     #: ... and the loss flat: |latest - start| / start below this
@@ -85,7 +89,7 @@ class DoctorOptions:
 
     def __post_init__(self) -> None:
         if self.thorough:
-            self.update_ratio_every = 1
+            self.update_ratio_every = self.sparse_every = 1
             self.update_ratio_elements *= 10
 
 

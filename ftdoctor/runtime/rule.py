@@ -35,6 +35,9 @@ class RuntimeRule:
         self.options = options  # the doctor's thresholds (DoctorOptions)
         self.findings: list[Finding] = []
         self.fired = False
+        #: set True once the rule has judged everything it ever will; the doctor
+        #: then stops sending it events (a fired rule is done too)
+        self.done = False
 
     def emit(self, step: int, message: str, fix: str, evidence: dict[str, Any], **location: Any) -> None:
         """Record this rule's finding once; later calls are ignored."""

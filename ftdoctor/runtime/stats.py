@@ -111,10 +111,8 @@ def all_finite(value: object) -> bool:
 
 def merge_counts(total: Counter[int], labels: torch.Tensor) -> None:
     """Add an integer label tensor's values to ``total`` (any shape; ``-100``, the ignore index, left out)."""
-    values, counts = torch.unique(labels.detach().reshape(-1), return_counts=True)
-    for value, count in zip(values.tolist(), counts.tolist()):
-        if value != -100:
-            total[value] += count
+    total.update(labels.detach().reshape(-1).tolist())
+    total.pop(-100, None)
 
 
 def iter_tensors(value: object) -> Iterable[torch.Tensor]:

@@ -1,0 +1,64 @@
+"""The per-step series the two learning-rate rules judge (not a rule itself).
+
+Both rules look at the same things over the first ``lr_judge_until`` steps:
+the loss at the first step (the model before any update), the mean loss of the
+latest ``lr_window`` steps, the sampled update/weight ratios and the learning
+rate of those steps.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+
+from ftdoctor.runtime.events import OptimizerStep
+
+
+@dataclass
+class LrSignals:
+    window: int
+    start_loss: float | None = None
+    losses: deque[float] = field(default_factory=deque)
+    ratios: deque[float] = field(default_factory=deque)
+    lrs: deque[float] = field(default_factory=deque)
+
+    def add(self, event: OptimizerStep) -> None:
+        loss = event.loss
+        if loss is not None and math.isfinite(loss):
+            if self.start_loss is None:
+                self.start_loss = loss
+            self.losses.append(loss)
+        self.lrs.append(event.lr)
+        if event.update_ratio is not None and math.isfinite(event.update_ratio):
+            self.ratios.append(event.update_ratio)
+        for series in (self.losses, self.lrs):
+            while len(series) > self.window:
+                series.popleft()
+        while len(self.ratios) > max(1, self.window // 2):
+            self.ratios.popleft()
+
+    @property
+    def full(self) -> bool:
+        return self.start_loss is not None and len(self.losses) >= self.window and bool(self.ratios)
+
+    @property
+    def window_loss(self) -> float:
+        return statistics.fmean(self.losses)
+
+    @property
+    def loss_change(self) -> float:
+        """Relative change of the latest window's mean loss against the first step's loss."""
+        assert self.start_loss is not None
+        return (self.window_loss - self.start_loss) / self.start_loss if self.start_loss else 0.0
+
+    @property
+    def median_ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def lr_settled(self) -> bool:
+        """No warm-up inside the window: the learning rate never rose."""
+        lrs = list(self.lrs)
+        return all(b <= a * (1 + 1e-9) for a, b in zip(lrs, lrs[1:]))
