@@ -101,7 +101,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _resolve_binding(module: "ModuleModel", binding: Binding, depth: int) -> Any:
-    if binding.source not in ("assign", "annassign", "param"):
+    if binding.source not in ("assign", "annassign", "param", "unpack"):
         return UNKNOWN
     return _agree(_resolve(module, site.node, site.scope, site.at, depth + 1) for site in _binding_sites(module, binding, depth))
 
@@ -131,6 +131,8 @@ def _binding_sites(module: "ModuleModel", binding: Binding, depth: int) -> list[
         if binding.value is None:
             return []
         return [_Site(binding.value, module.scope_of(binding.value), binding.position)]
+    if binding.source == "unpack":
+        return _unpacked_sites(module, binding, depth)
     if binding.source != "param" or depth > _MAX_DEPTH:
         return []
     from ftdoctor.static.analysis_values import argument_for  # analysis_values imports this module
@@ -152,6 +154,29 @@ def _binding_sites(module: "ModuleModel", binding: Binding, depth: int) -> list[
         else:
             return []
     return found
+
+
+def _unpacked_sites(module: "ModuleModel", binding: Binding, depth: int) -> list[_Site]:
+    """``a, b = make()`` where ``make`` returns ``x, y``: element ``index`` of each produced tuple."""
+    if binding.value is None or binding.index is None:
+        return []
+    found: list[_Site] = []
+    for site in _producers(module, binding.value, module.scope_of(binding.value), binding.position, depth + 1):
+        elements = site.node.elts if isinstance(site.node, (ast.Tuple, ast.List)) else None
+        if elements is None or binding.index >= len(elements) or any(isinstance(e, ast.Starred) for e in elements):
+            return []
+        found.append(_Site(elements[binding.index], site.scope, site.at))
+    return found
+
+
+def producers(module: "ModuleModel", node: ast.AST, at: ast.AST | None = None) -> list[ast.expr]:
+    """The expressions whose value ``node`` may hold (see :func:`_producers`); empty when unknown.
+
+    ``loader`` -> ``DataLoader(...)`` through ``loader = ...``, parameters (every call site's
+    argument), ``a, b = make()`` and the values this module's functions return.
+    """
+    anchor = at or node
+    return [site.node for site in _producers(module, node, module.scope_of(anchor), position(anchor), 0)]
 
 
 def _producers(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[int, int], depth: int) -> list[_Site]:

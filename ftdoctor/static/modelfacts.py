@@ -151,7 +151,8 @@ def resolved_int(module: "ModuleModel", node: ast.AST | None) -> int | None:
 
 def describe(module: "ModuleModel", node: ast.AST, limit: int = 60) -> str:
     """Short source text for messages: ``model.classifier``."""
-    text = module.source_segment(node)
+    text = ast.get_source_segment(module.source, node) or module.source_segment(node)
+    text = " ".join(text.split())  # one line, even for expressions spread over several
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -172,3 +173,42 @@ def calls_of_kind(module: "ModuleModel", kind: str) -> list[tuple[ast.Call, "Val
                 by_kind.setdefault(info.kind, []).append((call, info))
         _CALL_KINDS[module] = by_kind
     return by_kind.get(kind, [])
+
+
+def assigned_to(module: "ModuleModel", node: ast.AST) -> str | None:
+    """The variable a call's result is assigned to (``model`` in ``model = Cls(...)``), for messages."""
+    statement = module.enclosing_statement(node)
+    if isinstance(statement, ast.Assign) and statement.value is node and len(statement.targets) == 1:
+        return describe(module, statement.targets[0])
+    if isinstance(statement, ast.AnnAssign) and statement.value is node:
+        return describe(module, statement.target)
+    return None
+
+
+def subject(module: "ModuleModel", call: ast.Call, fallback: str) -> str:
+    """How a message names what ``call`` builds: "`model`" or, unassigned, the fallback text."""
+    name = assigned_to(module, call)
+    return f"`{name}`" if name else fallback
+
+
+#: wrappers whose iteration yields the wrapped iterable's items (``enumerate`` yields them second)
+_ITERATION_WRAPPERS = frozenset({"tqdm", "trange", "track", "iter", "progress_bar", "enumerate"})
+
+
+def iterated_expression(module: "ModuleModel", node: ast.expr) -> ast.expr:
+    """The iterable under ``enumerate(...)``/``tqdm(...)`` wrappers of a ``for`` loop."""
+    for _ in range(4):
+        if not isinstance(node, ast.Call) or not node.args:
+            return node
+        name = (module.qualified_name(node.func) or "").rsplit(".", 1)[-1]
+        if name not in _ITERATION_WRAPPERS:
+            return node
+        node = node.args[0]
+    return node
+
+
+def chain_root(node: ast.AST) -> ast.Name | None:
+    """The leftmost name node of ``a.b(...)["c"].d`` chains."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node if isinstance(node, ast.Name) else None

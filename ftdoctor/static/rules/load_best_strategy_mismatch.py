@@ -14,7 +14,7 @@ from typing import Iterator
 from ftdoctor.findings import Finding
 from ftdoctor.static.constants import UNKNOWN, resolve_constant
 from ftdoctor.static.model import ModuleModel, expr_key, keyword
-from ftdoctor.static.modelfacts import calls_of_kind
+from ftdoctor.static.modelfacts import calls_of_kind, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 #: TrainingArguments defaults (transformers 5.x)
@@ -59,19 +59,20 @@ def _strategy_value(value: object, node: ast.expr) -> object:
 
 def _problem(module: ModuleModel, call: ast.Call) -> tuple[str, str] | None:
     line = call.lineno
+    who = f"TrainingArguments {subject(module, call, '')}".strip()
     evaluation = _argument(module, call, *_EVAL_STRATEGY_NAMES)
     save = _argument(module, call, "save_strategy")
     if not isinstance(evaluation, str) or not isinstance(save, str) or save == "best":
         return None
     if evaluation == "no" and save == "no":
         return (
-            f"TrainingArguments (line {line}) sets load_best_model_at_end=True but never evaluates "
+            f"{who} (line {line}) sets load_best_model_at_end=True but never evaluates "
             "(eval_strategy is \"no\"), so there is no best model to load",
             'set eval_strategy and save_strategy to the same value, e.g. "epoch", or drop load_best_model_at_end',
         )
     if evaluation != save:
         return (
-            f"TrainingArguments (line {line}) sets load_best_model_at_end=True with eval_strategy "
+            f"{who} (line {line}) sets load_best_model_at_end=True with eval_strategy "
             f"\"{evaluation}\" but save_strategy \"{save}\"; transformers raises ValueError because they must match",
             f'pass save_strategy="{evaluation}" to match eval_strategy'
             if evaluation != "no"
@@ -91,8 +92,9 @@ def _steps_problem(module: ModuleModel, call: ast.Call) -> tuple[str, str] | Non
         return None
     if _steps_compatible(float(save_steps), float(eval_steps)):  # type: ignore[arg-type]
         return None
+    who = f"TrainingArguments {subject(module, call, '')}".strip()
     return (
-        f"TrainingArguments (line {call.lineno}) sets load_best_model_at_end=True with save_steps={save_steps}, "
+        f"{who} (line {call.lineno}) sets load_best_model_at_end=True with save_steps={save_steps}, "
         f"which is not a round multiple of eval_steps={eval_steps}; transformers raises ValueError",
         f"make save_steps a multiple of eval_steps, e.g. save_steps={_next_multiple(save_steps, eval_steps)}",
     )

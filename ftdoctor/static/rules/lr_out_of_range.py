@@ -15,7 +15,7 @@ from typing import Iterator
 from ftdoctor.findings import Finding
 from ftdoctor.static.constants import resolve_constant
 from ftdoctor.static.model import ModuleModel, keyword
-from ftdoctor.static.modelfacts import calls_of_kind
+from ftdoctor.static.modelfacts import calls_of_kind, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 
@@ -67,12 +67,14 @@ class LrOutOfRange(StaticRule):
             family = _optimizer_family(info.class_name or "")
             lr_node = keyword(call, "lr", 1)
             if family is not None and lr_node is not None:
-                yield from self._check_lr(module, lr_node, family, peft, info.class_name or "the optimizer")
+                optimizer = f"{info.class_name} {subject(module, call, '')}".strip()
+                yield from self._check_lr(module, lr_node, family, peft, optimizer)
         for call, _info in calls_of_kind(module, "training_args"):
             lr_node = keyword(call, "learning_rate")
             family = _training_args_family(module, call)
             if lr_node is not None and family is not None:
-                yield from self._check_lr(module, lr_node, family, peft, "the Trainer's AdamW")
+                arguments = subject(module, call, "TrainingArguments")
+                yield from self._check_lr(module, lr_node, family, peft, f"the Trainer's optimizer ({arguments})")
 
     def _check_lr(self, module: ModuleModel, node: ast.expr, family: str, peft: bool, optimizer: str) -> Iterator[Finding]:
         lr = resolve_constant(module, node)
@@ -126,14 +128,22 @@ def _training_args_family(module: ModuleModel, call: ast.Call) -> str | None:
 
 
 def _fine_tunes_pretrained(module: ModuleModel) -> bool:
-    """Some model in the script is loaded from a pretrained checkpoint (or wrapped by PEFT)."""
-    return any(info.via in ("from_pretrained", "peft") for _call, info in calls_of_kind(module, "model"))
+    """A model is loaded from a pretrained checkpoint (or wrapped by PEFT); or, when the file builds no model
+    itself, it works with transformers/peft — whose users fine-tune. A file that only builds models from
+    configs or its own classes trains from scratch, where other ranges apply."""
+    models = [info for _call, info in calls_of_kind(module, "model")]
+    if any(info.via in ("from_pretrained", "peft") for info in models):
+        return True
+    return not models and _imports(module, "transformers", "peft")
+
+
+def _imports(module: ModuleModel, *packages: str) -> bool:
+    return any(target.split(".")[0] in packages for scope in module.scopes() for target in scope.imports.values())
 
 
 def _uses_peft(module: ModuleModel) -> bool:
-    for scope in module.scopes():
-        if any(target.split(".")[0] == "peft" for target in scope.imports.values()):
-            return True
+    if _imports(module, "peft"):
+        return True
     return any(isinstance(c.func, (ast.Name, ast.Attribute)) and _callee_name(c) in _PEFT_MARKERS for c in module.calls())
 
 

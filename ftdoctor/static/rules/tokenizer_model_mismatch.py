@@ -14,7 +14,7 @@ from typing import Iterator
 from ftdoctor.findings import Finding
 from ftdoctor.static import checkpoints
 from ftdoctor.static.model import ModuleModel
-from ftdoctor.static.modelfacts import calls_of_kind, checkpoint_name
+from ftdoctor.static.modelfacts import calls_of_kind, checkpoint_name, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 
@@ -40,8 +40,8 @@ class TokenizerModelMismatch(StaticRule):
             yield self.finding(
                 module,
                 call,
-                f"the model on line {call.lineno} is loaded from \"{name}\" but the tokenizer on line "
-                f"{tokenizer_call.lineno} from \"{tokenizer_name}\": their vocabularies differ, so token ids "
-                "index the wrong embeddings",
+                f"{subject(module, call, 'the model')} (line {call.lineno}) is loaded from \"{name}\" but "
+                f"{subject(module, tokenizer_call, 'the tokenizer')} (line {tokenizer_call.lineno}) from "
+                f"\"{tokenizer_name}\": their vocabularies differ, so token ids index the wrong embeddings",
                 f"load both from one checkpoint name, e.g. AutoTokenizer.from_pretrained(\"{name}\")",
             )
