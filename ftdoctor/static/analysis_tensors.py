@@ -53,6 +53,14 @@ def backward_loss(module: "ModuleModel", call: ast.Call, scope: "Scope") -> ast.
     return receiver
 
 
+def _returned(module: "ModuleModel", function: "Scope") -> list[ast.expr]:
+    """The values a function of this module returns (its own ``return`` statements, not nested defs')."""
+    return [
+        node.value for node in ast.walk(function.node)
+        if isinstance(node, ast.Return) and node.value is not None and module.scope_of(node) is function
+    ]
+
+
 def _reaching(module: "ModuleModel", node: ast.expr, scope: "Scope", at: tuple[int, int]) -> Binding | None:
     key = expr_key(node)
     return module.binding_of_key(key, scope, at) if key else None
@@ -81,7 +89,11 @@ def detached_source(
             return detached_source(module, node.func.value, scope, at, depth + 1)
         if qualified in ("float", "int") or (qualified.startswith("torch.") and qualified.rsplit(".", 1)[-1] in NEW_TENSOR):
             return node
-        return None
+        callee = module.resolve_callee(node, scope)
+        if callee is None:
+            return None
+        cuts = [detached_source(module, value, callee, position(value), depth + 1) for value in _returned(module, callee)]
+        return cuts[0] if cuts and all(cut is not None for cut in cuts) else None
     if isinstance(node, ast.Attribute) and node.attr == "data":
         return node
     if isinstance(node, ast.BinOp):
@@ -109,12 +121,9 @@ def is_scaled(module: "ModuleModel", node: ast.expr, scope: "Scope", at: tuple[i
         if isinstance(node.func, ast.Attribute) and node.func.attr in ("div", "div_", "mul", "mul_", "true_divide"):
             return True
         callee = module.resolve_callee(node, scope)
-        if callee is not None:
-            return any(
-                is_scaled(module, r.value, callee, position(r), depth + 1)
-                for r in ast.walk(callee.node) if isinstance(r, ast.Return) and r.value is not None
-            )
-        return False
+        return callee is not None and any(
+            is_scaled(module, value, callee, position(value), depth + 1) for value in _returned(module, callee)
+        )
     binding = _reaching(module, node, scope, at)
     if binding is None:
         return False

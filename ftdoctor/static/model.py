@@ -646,6 +646,8 @@ class _Builder:
         key = expr_key(target)
         if key is None:
             return
+        if source in ("for", "with"):
+            node = target  # a loop/with target is bound before its body runs, not after the whole block
         owner = scope
         self_name = scope.self_name
         if self_name and (key == self_name or key.startswith(self_name + ".")) and scope.class_scope:

@@ -21,20 +21,25 @@ class DictBatchAttributeAccess(StaticRule):
     slug = "dict-batch-attribute-access"
 
     def check(self, module: "ModuleModel") -> Iterator[Finding]:
+        by_line: dict[tuple[str, int], list[ast.Attribute]] = {}
+        reasons: dict[tuple[str, int], str] = {}
         for read in module.name_attribute_reads:
             if read.attr in _DICT_ATTRIBUTES or read.attr.startswith("__"):
                 continue
             binding = module.binding_of(read.value)
-            if binding is None:
-                continue
-            why = _why_plain_dict(module, binding)
+            why = _why_plain_dict(module, binding) if binding is not None else None
             if why is None:
                 continue
-            name = read.value.id  # type: ignore[attr-defined]
+            place = (read.value.id, read.lineno)  # type: ignore[attr-defined]
+            by_line.setdefault(place, []).append(read)
+            reasons[place] = why
+        for (name, line), reads in by_line.items():
+            shown = ", ".join(f"`{name}.{r.attr}`" for r in reads)
+            items = ", ".join(f'{name}["{r.attr}"]' for r in reads)
             yield self.finding(
-                module, read,
-                f"`{name}` is a plain dict ({why}), so `{name}.{read.attr}` (line {read.lineno}) raises AttributeError",
-                f'use item access: {name}["{read.attr}"]',
+                module, reads[0],
+                f"`{name}` is a plain dict ({reasons[name, line]}), so {shown} (line {line}) raises AttributeError",
+                f"use item access: {items}",
             )
 
 
