@@ -22,7 +22,9 @@ Knobs, correct by default (the fault each reproduces in brackets):
 - ``skip_zero_grad`` [grads-accumulating: gradients never cleared].
 - ``zero_grad_via`` "optimizer" | "model" | "set_to_none_manually" (all correct).
 - ``freeze_encoder`` (correct: ``requires_grad=False`` on ``bert.*``, only the
-  head trains), ``freeze_all`` [no-trainable-params].
+  head trains; the optimizer gets the trainable parameters, or all of them with
+  ``optimizer_includes_frozen`` — also correct), ``freeze_all``
+  [no-trainable-params].
 - ``head_not_in_optimizer`` [params-not-in-optimizer: optimizer built from
   ``model.bert.parameters()`` only].
 - ``orphan_head`` [dead-parameters: a new ``model.head`` Linear is put in the
@@ -85,6 +87,7 @@ class Spec:
     skip_zero_grad: bool = False
     zero_grad_via: str = "optimizer"
     freeze_encoder: bool = False
+    optimizer_includes_frozen: bool = False
     freeze_all: bool = False
     head_not_in_optimizer: bool = False
     orphan_head: bool = False
@@ -201,7 +204,7 @@ def build_model(spec: Spec) -> nn.Module:
 def build_optimizer(spec: Spec, model: nn.Module) -> torch.optim.Optimizer:
     if spec.head_not_in_optimizer:
         params = list(model.bert.parameters())
-    elif spec.freeze_encoder:
+    elif spec.freeze_encoder and not spec.optimizer_includes_frozen:
         params = [p for p in model.parameters() if p.requires_grad]
     else:
         params = list(model.parameters())

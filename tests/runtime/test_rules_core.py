@@ -1,0 +1,180 @@
+"""Seeded faults for the core runtime rules: each caught inside its window, each clean twin silent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from harness import Spec, tiny_bert, train
+
+import ftdoctor
+
+#: rule -> (the fault's knobs, the latest step at which it must be established)
+FAULTS: dict[str, tuple[dict[str, Any], int]] = {
+    "grads-accumulating": ({"skip_zero_grad": True, "steps": 6}, 3),
+    "dead-parameters": ({"orphan_head": True, "steps": 6}, 3),
+    "params-not-in-optimizer": ({"head_not_in_optimizer": True, "steps": 3}, 0),
+    "no-trainable-params": ({"freeze_all": True, "steps": 3}, 0),
+    "non-finite-loss": ({"nan_at_step": 3, "steps": 6}, 4),
+    "exploding-gradients": ({"loss_scale_growth": 1.5, "steps": 50}, 50),
+    "lr-too-high": ({"lr": 0.1, "steps": 50}, 50),
+    "lr-too-low": ({"lr": 1e-7, "steps": 50}, 50),
+    "dropout-in-eval": ({"eval_without_eval_mode": True, "eval_every": 5, "steps": 10}, 5),
+    "eval-with-grad": ({"eval_with_grad": True, "eval_every": 5, "steps": 10}, 5),
+    "overfitting-gap": ({"n_train": 16, "label_noise": 0.5, "lr": 3e-3, "eval_every": 10, "steps": 80}, 80),
+}
+
+#: look-alikes of each fault that are correct and must stay silent (at warning or above)
+CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
+    "grads-accumulating": [
+        {"steps": 6},
+        {"accumulation_steps": 3, "steps": 6},
+        {"zero_grad_via": "model", "steps": 6},
+        {"zero_grad_via": "set_to_none_manually", "steps": 6},
+    ],
+    "dead-parameters": [
+        {"steps": 6},
+        {"freeze_encoder": True, "optimizer_includes_frozen": True, "steps": 6},
+    ],
+    "params-not-in-optimizer": [{"freeze_encoder": True, "steps": 3}],
+    "no-trainable-params": [{"freeze_encoder": True, "steps": 3}],
+    "non-finite-loss": [{"steps": 6}, {"external_loss": True, "steps": 6}],
+    "exploding-gradients": [{"steps": 50}, {"lr": 3e-3, "steps": 50}],
+    "lr-too-high": [{"steps": 50}, {"lr": 3e-3, "steps": 50}, {"lr": 1e-5, "steps": 50}],
+    "lr-too-low": [{"steps": 50}, {"lr": 1e-5, "steps": 50}],
+    "dropout-in-eval": [{"eval_every": 5, "steps": 10}, {"eval_every": 5, "steps": 10, "eval_bracket": "context"}],
+    "eval-with-grad": [{"eval_every": 5, "steps": 10}, {"eval_every": 5, "steps": 10, "eval_bracket": "context"}],
+    "overfitting-gap": [{"lr": 3e-3, "eval_every": 10, "steps": 80}],
+}
+
+
+@pytest.mark.parametrize("slug", sorted(FAULTS))
+def test_fault_is_caught_within_its_window(slug: str) -> None:
+    knobs, window = FAULTS[slug]
+    run = train(Spec(**knobs))
+    assert slug in run.slugs, f"{slug} missed; found {sorted(run.slugs)}"
+    finding = run.finding(slug)
+    assert finding.step is not None and finding.step <= window
+    assert finding.evidence and finding.fix and finding.message
+    assert not run.doctor.internal_errors
+
+
+@pytest.mark.parametrize(("slug", "knobs"), [(slug, knobs) for slug, twins in CLEAN_TWINS.items() for knobs in twins])
+def test_clean_twin_is_silent(slug: str, knobs: dict[str, Any]) -> None:
+    run = train(Spec(**knobs))
+    assert slug not in run.slugs
+    assert run.loud() == [], [f.message for f in run.loud()]
+
+
+# --- evidence that names what is wrong --------------------------------------------------------
+
+
+def test_dead_parameters_names_the_orphan_head() -> None:
+    evidence = train(Spec(orphan_head=True, steps=4)).finding("dead-parameters").evidence
+    assert evidence["parameters"] == ["head.bias", "head.weight"]
+
+
+def test_params_not_in_optimizer_names_the_head() -> None:
+    finding = train(Spec(head_not_in_optimizer=True, steps=2)).finding("params-not-in-optimizer")
+    assert finding.evidence["parameters"] == ["classifier.weight", "classifier.bias"]
+    assert "`classifier.weight`" in finding.message
+
+
+def test_non_finite_loss_names_the_first_non_finite_module() -> None:
+    run = train(Spec(nan_at_step=3, nan_module="bert.encoder.layer.0.attention.self.value", steps=5))
+    finding = run.finding("non-finite-loss")
+    assert finding.step == 3
+    assert finding.evidence["first_non_finite_module"] == "bert.encoder.layer.0.attention.self.value"
+    assert finding.evidence["non_finite_parameters"] == ["bert.encoder.layer.0.attention.self.value.weight"]
+
+
+def test_non_finite_loss_from_the_loss_computation_says_so() -> None:
+    torch.manual_seed(0)
+    model = tiny_bert()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    ids = torch.randint(5, 200, (8, 12))
+    labels = torch.randint(0, 2, (8,))
+    with ftdoctor.watch(model, optimizer) as doctor:
+        logits = model(input_ids=ids).logits
+        probabilities = logits.softmax(-1) * 0  # log(0) = -inf: a loss bug, not a model bug
+        loss = torch.nn.functional.nll_loss(probabilities.log(), labels)
+        loss.backward()
+        optimizer.step()
+    finding = next(f for f in doctor.findings if f.rule == "non-finite-loss")
+    assert finding.evidence["located_by"] == "model-output-finite"
+    assert finding.evidence["first_non_finite_module"] is None
+
+
+def test_no_trainable_params_explains_the_backward_crash() -> None:
+    run = train(Spec(freeze_all=True, steps=2))
+    assert isinstance(run.error, RuntimeError)
+    rule = next(r for r in run.doctor.rules if r.slug == "no-trainable-params")
+    assert rule.explains(run.error)
+
+
+def test_unused_pooler_of_a_custom_head_is_not_dead() -> None:
+    """A custom head on BertModel's last_hidden_state leaves the pooler without gradients: benign."""
+
+    class ClsHead(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = tiny_bert().bert  # BertModel with a pooler
+            self.head = torch.nn.Linear(32, 2)
+
+        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+            return self.head(self.bert(input_ids=input_ids).last_hidden_state[:, 0])
+
+    torch.manual_seed(0)
+    model = ClsHead()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with ftdoctor.watch(model, optimizer) as doctor:
+        for _ in range(4):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(torch.randint(5, 200, (8, 12))), torch.randint(0, 2, (8,)))
+            loss.backward()
+            optimizer.step()
+    assert "dead-parameters" not in {f.rule for f in doctor.findings}
+
+
+# --- overfitting-gap on reported metrics -------------------------------------------------------
+
+
+def _doctor_with_evaluations(*evaluations: dict[str, float]) -> Any:
+    with ftdoctor.watch(tiny_bert()) as doctor:
+        for step, metrics in enumerate(evaluations):
+            doctor.observe_eval(step=step * 10, **metrics)
+    return doctor
+
+
+def test_accuracy_gap_at_two_consecutive_evaluations_fires() -> None:
+    doctor = _doctor_with_evaluations(
+        {"train_accuracy": 0.95, "val_accuracy": 0.6}, {"train_accuracy": 0.99, "val_accuracy": 0.62}
+    )
+    assert [f.rule for f in doctor.findings] == ["overfitting-gap"]
+    assert doctor.findings[0].evidence["gap"] == pytest.approx(0.37)
+
+
+@pytest.mark.parametrize(
+    "evaluations",
+    [
+        ({"train_accuracy": 0.95, "val_accuracy": 0.6},),  # once is noise
+        ({"train_accuracy": 0.95, "val_accuracy": 0.6}, {"train_accuracy": 0.9, "val_accuracy": 0.8}),
+        ({"train_accuracy": 0.9, "val_accuracy": 0.8}, {"train_accuracy": 0.95, "val_accuracy": 0.85}),
+        # val loss up only once
+        ({"val_loss": 0.5, "train_loss": 0.5}, {"val_loss": 0.6, "train_loss": 0.4}, {"val_loss": 0.55, "train_loss": 0.3}),
+        # both losses rising: not overfitting (that is the learning rate's business)
+        ({"val_loss": 0.5, "train_loss": 0.5}, {"val_loss": 0.6, "train_loss": 0.6}, {"val_loss": 0.7, "train_loss": 0.7}),
+    ],
+)
+def test_no_overfitting_without_a_sustained_trend(evaluations: tuple[dict[str, float], ...]) -> None:
+    assert _doctor_with_evaluations(*evaluations).findings == []
+
+
+def test_val_loss_rising_while_train_loss_falls_twice_fires() -> None:
+    doctor = _doctor_with_evaluations(
+        {"val_loss": 0.5, "train_loss": 0.5}, {"val_loss": 0.6, "train_loss": 0.4}, {"val_loss": 0.7, "train_loss": 0.3}
+    )
+    finding = doctor.findings[0]
+    assert finding.rule == "overfitting-gap" and finding.step == 20
+    assert finding.evidence["val_losses"] == [0.5, 0.6, 0.7]
