@@ -61,7 +61,7 @@ def _called_base_model(module: ModuleModel, call: ast.Call) -> tuple[str, ValueI
         return None
     info = module.value_of(func, call)
     if is_transformers_base_model(info):
-        return module.source_segment(func), info
+        return describe(module, func), info
     return None
 
 

@@ -17,6 +17,7 @@ from ftdoctor.static.model import ModuleModel, expr_key
 from ftdoctor.static.modelfacts import (
     SHAPE_KEEPING_LAYERS,
     assigned_value,
+    describe,
     checkpoint_name,
     first_linear,
     hidden_size_of,
@@ -61,7 +62,7 @@ class HeadInputDimMismatch(StaticRule):
             yield self.finding(
                 module,
                 linear,
-                f"`{module.source_segment(linear)}` (line {linear.lineno}) expects {in_features} input features "
+                f"`{describe(module, linear)}` (line {linear.lineno}) expects {in_features} input features "
                 f"but is fed by `{encoder.reference}`, {checkpoint_name(encoder.info)} with hidden size {hidden} "
                 f"(line {encoder.info.call.lineno if encoder.info.call else '?'}): the first forward pass fails "
                 "with a shape mismatch",
@@ -99,7 +100,7 @@ def _heads_assigned_onto_model(module: ModuleModel) -> Iterator[tuple[ast.Call, 
             if linear is not None and isinstance(target, ast.Attribute):
                 info = module.value_of(target.value, statement)
                 if _is_pretrained_transformer(info):
-                    yield linear, _Encoder(info, module.source_segment(target.value))
+                    yield linear, _Encoder(info, describe(module, target.value))
 
 
 def _is_pretrained_transformer(info: ValueInfo) -> bool:
@@ -130,7 +131,7 @@ def _encoder_of_call(module: ModuleModel, call: ast.Call, depth: int) -> _Encode
     if isinstance(func, (ast.Name, ast.Attribute)):
         info = module.value_of(func, call)
         if info.kind == "model" and info.via == "from_pretrained" and info.is_head is False:
-            return _Encoder(info, module.source_segment(func))
+            return _Encoder(info, describe(module, func))
     if isinstance(func, ast.Attribute) and func.attr in _KEEPING_METHODS and module.qualified_name(func) is None:
         return _feeding_encoder(module, func.value, depth + 1)
     if call.args and _keeps_last_dimension(module, func, call):

@@ -15,7 +15,7 @@ from typing import Iterator
 from ftdoctor.findings import Finding
 from ftdoctor.static.constants import resolve_constant
 from ftdoctor.static.model import ModuleModel, keyword
-from ftdoctor.static.modelfacts import calls_of_kind, subject
+from ftdoctor.static.modelfacts import calls_of_kind, describe, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 
@@ -85,7 +85,7 @@ class LrOutOfRange(StaticRule):
             return
         context = allowed.context.format(optimizer=optimizer)
         direction = "high" if lr > allowed.high else "low"
-        shown = f"{lr:g}" if _is_literal(node) else f"`{module.source_segment(node)}` = {lr:g}"
+        shown = f"{lr:g}" if _is_literal(node) else f"`{describe(module, node)}` = {lr:g}"
         message = (
             f"learning rate {shown} (line {node.lineno}) is too {direction} for {context}: "
             f"the working range is {allowed.low:g} to {allowed.high:g}"

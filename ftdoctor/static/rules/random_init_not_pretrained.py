@@ -15,7 +15,7 @@ from typing import Iterator
 from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_values import ValueInfo
 from ftdoctor.static.model import ModuleModel, call_name, keyword
-from ftdoctor.static.modelfacts import calls_of_kind, checkpoint_name, definitions, subject
+from ftdoctor.static.modelfacts import calls_of_kind, checkpoint_name, definitions, describe, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 #: heads used for pretraining from scratch as often as for fine-tuning
@@ -55,7 +55,7 @@ class RandomInitNotPretrained(StaticRule):
                 module,
                 call,
                 f"{subject(module, call, 'the model')} (line {call.lineno}) is built with "
-                f"`{module.source_segment(call.func)}(...)` from a config, so its weights are random, although "
+                f"`{describe(module, call.func)}(...)` from a config, so its weights are random, although "
                 f"{evidence}; nothing loads pretrained weights into it",
                 f"load the weights: {_from_pretrained_fix(module, info, origin, pretrained_tokenizer)}",
             )
@@ -103,7 +103,7 @@ def _pretrained_tokenizer(module: ModuleModel) -> tuple[int, str] | None:
     for call, info in calls_of_kind(module, "tokenizer"):
         if info.via == "from_pretrained":
             name = checkpoint_name(info)
-            return call.lineno, f'"{name}"' if name else f"`{module.source_segment(call.args[0]) if call.args else '?'}`"
+            return call.lineno, f'"{name}"' if name else f"`{describe(module, call.args[0]) if call.args else '?'}`"
     return None
 
 
@@ -124,7 +124,7 @@ def _from_pretrained_fix(
     owner = info.class_name or "the model class"
     if call_name(origin) == "from_pretrained":
         checkpoint_node = keyword(origin, "pretrained_model_name_or_path", 0)
-        checkpoint = module.source_segment(checkpoint_node) if checkpoint_node is not None else "checkpoint"
+        checkpoint = describe(module, checkpoint_node) if checkpoint_node is not None else "checkpoint"
         return f"{owner}.from_pretrained({checkpoint}, config=config) instead of building it from the config"
     checkpoint = pretrained_tokenizer[1].strip("`") if pretrained_tokenizer else "checkpoint"
     return f"{owner}.from_pretrained({checkpoint}, num_labels=...) instead of building it from a default config"

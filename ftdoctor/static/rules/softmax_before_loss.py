@@ -12,7 +12,7 @@ from typing import Iterator
 
 from ftdoctor.findings import Finding
 from ftdoctor.static.model import ModuleModel, expr_key, keyword
-from ftdoctor.static.modelfacts import assigned_value, torch_nn_class
+from ftdoctor.static.modelfacts import assigned_value, describe, torch_nn_class
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 _SOFTMAX_FUNCTIONS = frozenset({"torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax"})
@@ -53,7 +53,7 @@ class SoftmaxBeforeLoss(StaticRule):
             yield self.finding(
                 module,
                 argument,
-                f"`{module.source_segment(argument)}` passed to {loss_name} (line {call.lineno}) is already a "
+                f"`{describe(module, argument)}` passed to {loss_name} (line {call.lineno}) is already a "
                 f"{activation} output (line {where.lineno}); {loss_name} applies "
                 f"{'log-softmax' if loss_name == 'CrossEntropyLoss' else 'sigmoid'} itself, so training "
                 "sees a flattened, nearly constant loss and tiny gradients",
