@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterable, Iterator
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 _BUILTINS = frozenset(dir(builtins))
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+_CONTEXTS = (ast.Load, ast.Store, ast.Del)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 LoopNode = ast.For | ast.AsyncFor | ast.While
 
 
@@ -201,7 +204,8 @@ class ModuleModel:
         self.tree = tree
         self.source = source
         self.path = path
-        self.lines = source.splitlines()
+        # the line breaks the tokenizer knows (str.splitlines also splits on \f, \x1c, ... and would shift lines)
+        self.lines = _LINE_BREAK.split(source)
         self.module_scope = Scope("module", tree, "", None)
         #: every function/method scope by dotted name ("train", "Trainer.step")
         self.functions: dict[str, Scope] = {}
@@ -214,6 +218,8 @@ class ModuleModel:
         self.all_loops: list[ast.AST] = []
         #: ``name.attr`` reads (Load context) whose base is a plain name
         self.name_attribute_reads: list[ast.Attribute] = []
+        #: every node of the tree by its type (see :meth:`nodes`)
+        self.nodes_by_type: dict[type, list[ast.AST]] = {}
         self._cache: dict[object, object] = {}
 
     # ----------------------------------------------------------------- structure
@@ -237,12 +243,31 @@ class ModuleModel:
             current = self.parents.get(current)
         return current
 
+    def nodes(self, *types: type) -> list[ast.AST]:
+        """Every node of the given types, in source order — use instead of ``ast.walk(module.tree)``."""
+        if len(types) == 1:
+            return self.nodes_by_type.get(types[0], [])
+        found = [n for t in types for n in self.nodes_by_type.get(t, [])]
+        found.sort(key=position)
+        return found
+
     def source_segment(self, node: ast.AST) -> str:
-        """The source text of ``node`` (unparsed when the segment is unavailable)."""
-        try:
+        """The exact source text of ``node`` (like ``ast.get_source_segment`` without re-splitting the file),
+        or its unparsed form when the node carries no location."""
+        start, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        col, end_col = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+        if None in (start, end, col, end_col) or end > len(self.lines):  # type: ignore[operator]
             return ast.unparse(node)
-        except Exception:  # pragma: no cover - unparse handles every parsed node
-            return "<expression>"
+        lines = self.lines[start - 1:end]  # type: ignore[operator]
+        if all(line.isascii() for line in lines):
+            if len(lines) == 1:
+                return lines[0][col:end_col]
+            return "\n".join([lines[0][col:], *lines[1:-1], lines[-1][:end_col]])
+        encoded = [line.encode("utf-8") for line in lines]
+        if len(encoded) == 1:
+            return encoded[0][col:end_col].decode("utf-8", "replace")
+        parts = [encoded[0][col:], *encoded[1:-1], encoded[-1][:end_col]]
+        return b"\n".join(parts).decode("utf-8", "replace")
 
     # ----------------------------------------------------------------- names
     def qualified_name(self, node: ast.AST | None, scope: Scope | None = None) -> str | None:
@@ -491,36 +516,48 @@ class _Builder:
 
     def run(self) -> None:
         module = self.module
-        parents, scopes = module.parents, module.scope_by_node
+        parents, scopes, by_type = module.parents, module.scope_by_node, module.nodes_by_type
+        recorded = self._RECORDED
+        record = self._record
         stack: list[tuple[ast.AST, ast.AST | None, Scope]] = [(module.tree, None, module.module_scope)]
+        pop, push = stack.pop, stack.append
         while stack:
-            node, parent, scope = stack.pop()
+            node, parent, scope = pop()
             if parent is not None:
                 parents[node] = parent
             scopes[node] = scope
-            children_scope = self._record(node, parent, scope)
-            children = list(ast.iter_child_nodes(node))
-            for child in reversed(children):
-                stack.append((child, node, self._child_scope(node, child, scope, children_scope)))
+            node_type = type(node)
+            group = by_type.get(node_type)
+            if group is None:
+                by_type[node_type] = [node]
+            else:
+                group.append(node)
+            inner = record(node, scope) if node_type in recorded else None
+            # children in reverse source order so that popping visits them in source order
+            for name in reversed(node._fields):
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    for item in reversed(value):
+                        if isinstance(item, ast.AST):
+                            push((item, node, self._child_scope(node, name, scope, inner)))
+                elif isinstance(value, ast.AST) and not isinstance(value, _CONTEXTS):
+                    push((value, node, self._child_scope(node, name, scope, inner)))
+
+    #: node types the pass records something about (everything else only gets parent and scope)
+    _RECORDED = frozenset({
+        ast.Call, ast.Attribute, ast.For, ast.AsyncFor, ast.While, ast.Assign, ast.AnnAssign, ast.AugAssign,
+        ast.NamedExpr, ast.Import, ast.ImportFrom, ast.With, ast.AsyncWith, ast.FunctionDef, ast.AsyncFunctionDef,
+        ast.ClassDef,
+    })
 
     @staticmethod
-    def _child_scope(node: ast.AST, child: ast.AST, scope: Scope, inner: Scope | None) -> Scope:
-        if inner is None:
+    def _child_scope(node: ast.AST, field_name: str, scope: Scope, inner: Scope | None) -> Scope:
+        """Decorators, bases, return annotations run in the enclosing scope; bodies and parameters in the def's."""
+        if inner is None or field_name in ("decorator_list", "returns", "bases", "keywords"):
             return scope
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            # decorators, defaults and annotations run in the enclosing scope
-            if child in node.decorator_list or child is node.returns:
-                return scope
-            if isinstance(child, ast.arguments):
-                return inner
-            return inner
-        if isinstance(node, ast.ClassDef):
-            if child in node.bases or child in node.decorator_list or child in [k for k in node.keywords]:
-                return scope
-            return inner
-        return scope
+        return inner
 
-    def _record(self, node: ast.AST, parent: ast.AST | None, scope: Scope) -> Scope | None:
+    def _record(self, node: ast.AST, scope: Scope) -> Scope | None:
         module = self.module
         if isinstance(node, ast.Call):
             module.all_calls.append(node)
