@@ -713,8 +713,9 @@ def _handler_table(rules: list[RuntimeRule]) -> dict[str, list[tuple[RuntimeRule
 
 
 def _unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:
-    """accelerate's AcceleratedOptimizer (and similar wrappers) keep the real one in ``.optimizer``."""
-    while not isinstance(optimizer, torch.optim.Optimizer) and hasattr(optimizer, "optimizer"):
+    """accelerate's AcceleratedOptimizer (an Optimizer subclass that never ran Optimizer.__init__)
+    and similar wrappers keep the real one in ``.optimizer``: hooks go on that one."""
+    while isinstance(getattr(optimizer, "optimizer", None), torch.optim.Optimizer):
         optimizer = optimizer.optimizer
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"ftdoctor.watch: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")

@@ -431,3 +431,67 @@ def train(spec: Spec | None = None, **knobs: Any) -> Run:
             doctor.record_exception(exc)
             run.error = exc
     return run
+
+
+# --- the same fine-tune through the transformers Trainer ------------------------------------------
+
+
+class _TokenDataset(torch.utils.data.Dataset):
+    def __init__(self, split: Split) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {
+            "input_ids": self.split.input_ids[index],
+            "attention_mask": self.split.attention_mask[index],
+            "labels": self.split.labels[index],
+        }
+
+
+def train_with_trainer(output_dir: Any, spec: Spec | None = None, **knobs: Any) -> Any:
+    """Fine-tune through ``transformers.Trainer`` with a ``DoctorCallback``; returns the callback.
+
+    Honoured knobs: seed, dataset, n_train, n_val, batch_size, steps, lr,
+    accumulation_steps, eval_every, orphan_head, freeze_encoder, nan_at_step
+    (0 only: the weight is poisoned before training), doctor_kwargs.
+    """
+    from transformers import Trainer, TrainingArguments
+
+    from ftdoctor.integrations import DoctorCallback
+
+    spec = spec or Spec(**knobs)
+    torch.set_num_threads(1)
+    model = build_model(spec)
+    if spec.nan_at_step is not None:
+        _inject_nan(model, spec.nan_module)
+    train_split, val_split = make_datasets(spec)
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        max_steps=spec.steps,
+        per_device_train_batch_size=spec.batch_size,
+        per_device_eval_batch_size=spec.batch_size,
+        gradient_accumulation_steps=spec.accumulation_steps,
+        learning_rate=spec.lr,
+        eval_strategy="steps" if spec.eval_every else "no",
+        eval_steps=spec.eval_every or None,
+        logging_steps=5,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=spec.seed,
+        dataloader_num_workers=0,
+    )
+    callback = DoctorCallback(**{"num_labels": spec.num_labels, **spec.doctor_kwargs})
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=_TokenDataset(train_split),
+        eval_dataset=_TokenDataset(val_split),
+        callbacks=[callback],
+    )
+    trainer.train()
+    return callback
