@@ -88,9 +88,7 @@ class ScriptSession:
         self._start_doctor(model, optimizer)
 
     def on_trainer(self, trainer: Any) -> None:
-        from ftdoctor.integrations import DoctorCallback
-
-        callback = DoctorCallback(settings=self.settings, options=self.options)
+        callback = _announcing_callback(self.on_finding)(settings=self.settings, options=self.options)
         trainer.add_callback(callback)
         self.trainers.append((trainer.model, callback))
 
@@ -127,6 +125,19 @@ class ScriptSession:
             return report, None
         assert outcome.error is not None
         return report, _crash_details(report, doctors, outcome.error, self.settings)
+
+
+def _announcing_callback(on_finding: Callable[[Finding], None] | None) -> type:
+    """``DoctorCallback`` whose doctor (made at ``on_train_begin``) also announces its findings."""
+    from ftdoctor.integrations import DoctorCallback
+
+    class AnnouncingDoctorCallback(DoctorCallback):
+        def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+            super().on_train_begin(*args, **kwargs)
+            if on_finding is not None and self.doctor is not None and on_finding not in self.doctor.on_finding:
+                self.doctor.on_finding.append(on_finding)
+
+    return AnnouncingDoctorCallback
 
 
 def _holds_any(model: "torch.nn.Module", params: Sequence["torch.Tensor"]) -> bool:
