@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ftdoctor.static import checkpoints
 from ftdoctor.static.constants import UNKNOWN, resolve_constant
-from ftdoctor.static.model import Binding, expr_key, keyword
+from ftdoctor.static.model import Binding, call_name, expr_key, keyword
 
 if TYPE_CHECKING:
     from ftdoctor.static.analysis_values import ValueInfo
@@ -150,10 +150,24 @@ def resolved_int(module: "ModuleModel", node: ast.AST | None) -> int | None:
 
 
 def describe(module: "ModuleModel", node: ast.AST, limit: int = 60) -> str:
-    """Short source text for messages: ``model.classifier``."""
-    text = ast.get_source_segment(module.source, node) or module.source_segment(node)
-    text = " ".join(text.split())  # one line, even for expressions spread over several
+    """Short source text for messages (``model.classifier``), exactly as the user wrote it, on one line."""
+    text = _source_text(module, node) or module.source_segment(node)
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _source_text(module: "ModuleModel", node: ast.AST) -> str | None:
+    """The node's source from the model's line list (``ast.get_source_segment`` re-splits the file per call)."""
+    start, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+    first, last = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+    if None in (start, end, first, last) or end > len(module.lines):  # type: ignore[operator]
+        return None
+    # column offsets count UTF-8 bytes
+    chunk = [line.encode("utf-8") for line in module.lines[start - 1 : end]]  # type: ignore[operator]
+    if len(chunk) == 1:
+        return chunk[0][first:last].decode("utf-8", "replace")
+    chunk[0], chunk[-1] = chunk[0][first:], chunk[-1][:last]
+    return b"\n".join(chunk).decode("utf-8", "replace")
 
 
 # ----------------------------------------------------------------------------- cached queries
@@ -162,12 +176,24 @@ _CALL_KINDS: "weakref.WeakKeyDictionary[ModuleModel, dict[str, list[tuple[ast.Ca
 )
 
 
+#: lower-case callees that construct models, optimizers, loaders... (constructors are Capitalised)
+_FACTORIES = frozenset({"from_pretrained", "from_config", "from_single_file", "get_peft_model", "compile"})
+
+
+def _may_construct(call: ast.Call) -> bool:
+    """Cheap pre-filter: ``AdamW(...)``, ``Cls.from_pretrained(...)``; not ``print(...)`` or ``model(...)``."""
+    name = call_name(call)
+    return bool(name) and (name[0].isupper() or name in _FACTORIES)  # type: ignore[index]
+
+
 def calls_of_kind(module: "ModuleModel", kind: str) -> list[tuple[ast.Call, "ValueInfo"]]:
     """Every call in the module that constructs a value of ``kind`` (``"optimizer"``, ``"training_args"``...)."""
     by_kind = _CALL_KINDS.get(module)
     if by_kind is None:
         by_kind = {}
         for call in module.calls():
+            if not _may_construct(call):
+                continue
             info = module.value_of(call)
             if info.call is call:
                 by_kind.setdefault(info.kind, []).append((call, info))
@@ -212,3 +238,21 @@ def chain_root(node: ast.AST) -> ast.Name | None:
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
         node = node.func if isinstance(node, ast.Call) else node.value
     return node if isinstance(node, ast.Name) else None
+
+
+_NODES_BY_TYPE: "weakref.WeakKeyDictionary[ModuleModel, dict[type, list[ast.AST]]]" = weakref.WeakKeyDictionary()
+
+
+def nodes_of_type(module: "ModuleModel", *types: type) -> Iterator[ast.AST]:
+    """Every node of the given AST types, in source order, without walking the tree again.
+
+    The model's single building pass recorded every node's parent; the nodes are grouped once per module.
+    """
+    groups = _NODES_BY_TYPE.get(module)
+    if groups is None:
+        groups = {}
+        for node in module.parents:
+            groups.setdefault(type(node), []).append(node)
+        _NODES_BY_TYPE[module] = groups
+    for node_type in types:
+        yield from groups.get(node_type, [])

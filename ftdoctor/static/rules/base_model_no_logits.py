@@ -12,7 +12,7 @@ from typing import Iterator
 from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_values import ValueInfo
 from ftdoctor.static.model import ModuleModel
-from ftdoctor.static.modelfacts import definitions, describe, is_transformers_base_model
+from ftdoctor.static.modelfacts import definitions, describe, is_transformers_base_model, nodes_of_type
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 _HEAD_OUTPUTS = ("logits", "loss")
@@ -37,7 +37,7 @@ class BaseModelNoLogits(StaticRule):
                     "task head; it ignores the labels and computes no loss",
                     _fix(info),
                 )
-        for node in ast.walk(module.tree):
+        for node in nodes_of_type(module, ast.Attribute):
             if isinstance(node, ast.Attribute) and node.attr in _HEAD_OUTPUTS and isinstance(node.ctx, ast.Load):
                 found = _base_model_output(module, node.value)
                 if found is not None:

@@ -12,8 +12,8 @@ import ast
 from typing import Iterator
 
 from ftdoctor.findings import Finding
-from ftdoctor.static.model import ModuleModel
-from ftdoctor.static.modelfacts import assigned_value, describe, is_layer_call
+from ftdoctor.static.model import ModuleModel, keyword
+from ftdoctor.static.modelfacts import assigned_value, describe, is_layer_call, nodes_of_type
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 _FLAG = "requires_grad"
@@ -33,7 +33,7 @@ class FreezeNoop(StaticRule):
     slug = "freeze-noop"
 
     def check(self, module: ModuleModel) -> Iterator[Finding]:
-        for node in ast.walk(module.tree):
+        for node in nodes_of_type(module, ast.Assign, ast.AnnAssign, ast.Expr, ast.Call):
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
@@ -42,13 +42,13 @@ class FreezeNoop(StaticRule):
             elif isinstance(node, ast.Expr):
                 yield from self._check_statement(module, node)
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == _METHOD:
-                if _is_copy(node.func.value):
+                if _is_copy(node.func.value) and _freezes(keyword(node, "requires_grad", 0)):
                     yield self._copy_finding(module, node, node.func.value)
 
     def _check_assignment(self, module: ModuleModel, statement: ast.stmt, target: ast.Attribute) -> Iterator[Finding]:
         text = describe(module, target)
         if target.attr == _FLAG:
-            if _is_copy(target.value):
+            if _is_copy(target.value) and _freezes(getattr(statement, "value", None)):
                 yield self._copy_finding(module, target, target.value)
             elif _is_module(module, target.value, 0):
                 owner = describe(module, target.value)
@@ -108,6 +108,11 @@ class FreezeNoop(StaticRule):
         )
 
 
+def _freezes(value: ast.expr | None) -> bool:
+    """The flag value is a literal False: a freeze (``requires_grad_()`` defaults to True)."""
+    return isinstance(value, ast.Constant) and value.value is False
+
+
 def _is_copy(node: ast.expr) -> bool:
     if isinstance(node, ast.Attribute) and node.attr == "data":
         return True
@@ -120,6 +125,8 @@ def _is_misspelt_flag(attribute: str) -> bool:
         return False
     if attribute == _METHOD:
         return True
+    if "gr" not in attribute.lower():  # cheap rejection before the edit distance
+        return False
     return _edit_distance(attribute.lower().replace("_", ""), "requiresgrad") <= 2
 
 

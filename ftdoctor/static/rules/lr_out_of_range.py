@@ -128,13 +128,17 @@ def _training_args_family(module: ModuleModel, call: ast.Call) -> str | None:
 
 
 def _fine_tunes_pretrained(module: ModuleModel) -> bool:
-    """A model is loaded from a pretrained checkpoint (or wrapped by PEFT); or, when the file builds no model
-    itself, it works with transformers/peft — whose users fine-tune. A file that only builds models from
-    configs or its own classes trains from scratch, where other ranges apply."""
+    """A model is loaded from a pretrained checkpoint or wrapped by PEFT; or the file builds no model itself but
+    loads a tokenizer or config from a checkpoint (the model then comes from a helper). A file that builds
+    models only from configs or its own classes trains from scratch, where other ranges apply."""
     models = [info for _call, info in calls_of_kind(module, "model")]
     if any(info.via in ("from_pretrained", "peft") for info in models):
         return True
-    return not models and _imports(module, "transformers", "peft")
+    if models:
+        return False
+    return _imports(module, "peft") or any(
+        info.via == "from_pretrained" for kind in ("tokenizer", "config") for _call, info in calls_of_kind(module, kind)
+    )
 
 
 def _imports(module: ModuleModel, *packages: str) -> bool:

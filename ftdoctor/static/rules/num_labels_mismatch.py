@@ -17,7 +17,15 @@ from typing import Iterator
 from ftdoctor.findings import Finding
 from ftdoctor.static.constants import producers, resolve_constant
 from ftdoctor.static.model import ModuleModel, call_name, keyword
-from ftdoctor.static.modelfacts import describe, first_linear, linear_features, resolved_int, subject, torch_nn_class
+from ftdoctor.static.modelfacts import (
+    describe,
+    first_linear,
+    linear_features,
+    nodes_of_type,
+    resolved_int,
+    subject,
+    torch_nn_class,
+)
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 _LABEL_LIST_NAME = re.compile(
@@ -83,7 +91,7 @@ def _claims(module: ModuleModel) -> Iterator[tuple[int, ast.AST, ast.AST]]:
         count = resolved_int(module, num_labels)
         if count is not None and module.value_of(call).kind in ("model", "config"):
             yield count, num_labels, call
-    for statement in ast.walk(module.tree):
+    for statement in nodes_of_type(module, ast.Assign):
         if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
             continue
         target = statement.targets[0]
@@ -116,10 +124,10 @@ def _call_evidence(module: ModuleModel, call: ast.Call) -> list[_Evidence]:
 
 def _file_evidence(module: ModuleModel) -> list[_Evidence]:
     found: list[_Evidence] = []
-    for statement in ast.walk(module.tree):
+    for statement in nodes_of_type(module, ast.Assign, ast.Call):
         if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-            name = describe(module, statement.targets[0]).rsplit(".", 1)[-1]
-            count = _named_collection_size(module, name, statement.value)
+            name = _target_name(statement.targets[0])
+            count = _named_collection_size(module, name, statement.value) if name else None
             if count is not None:
                 found.append(_Evidence(count, statement, f"`{name}`", f"len({name})"))
         elif isinstance(statement, ast.Call) and call_name(statement) == "ClassLabel":
@@ -127,6 +135,13 @@ def _file_evidence(module: ModuleModel) -> list[_Evidence]:
             if count is not None:
                 found.append(_Evidence(count, statement, "`ClassLabel(...)`", f"{count} (the ClassLabel's num_classes)"))
     return found
+
+
+def _target_name(target: ast.expr) -> str | None:
+    """``labels`` for ``labels = ...`` and ``self.labels = ...``."""
+    if isinstance(target, ast.Name):
+        return target.id
+    return target.attr if isinstance(target, ast.Attribute) else None
 
 
 def _named_collection_size(module: ModuleModel, name: str, value: ast.expr) -> int | None:

@@ -18,6 +18,7 @@ from ftdoctor.static.modelfacts import (
     is_layer_call,
     is_transformers_base_model,
     is_transformers_head_model,
+    nodes_of_type,
 )
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
@@ -89,7 +90,7 @@ def _is_orphan(info: object, attribute: str) -> bool:
 
 def _is_applied(module: ModuleModel, attribute: str) -> bool:
     """Anything in the file calls ``<anything>.attribute(...)`` or hands the layer on (``head = m.attr``)."""
-    for node in ast.walk(module.tree):
+    for node in nodes_of_type(module, ast.Attribute, ast.Constant):
         if isinstance(node, ast.Attribute) and node.attr == attribute and isinstance(node.ctx, ast.Load):
             parent = module.parent(node)
             if isinstance(parent, ast.Attribute) and parent.attr in _NOT_APPLYING:
