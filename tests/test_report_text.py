@@ -110,3 +110,28 @@ def _strip_ansi(text: str) -> str:
     import re
 
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_write_report_follows_symlinks(in_tmp: Path) -> None:
+    (in_tmp / "real.txt").write_text("old")
+    os.symlink(in_tmp / "real.txt", in_tmp / "link.txt")
+    write_report(check_report(), "json", "link.txt")
+    assert (in_tmp / "link.txt").is_symlink()
+    assert json.loads((in_tmp / "real.txt").read_text())["files_checked"] == 12
+
+
+def test_write_report_to_a_non_regular_file_writes_in_place(in_tmp: Path) -> None:
+    """`-o /dev/null` (or a FIFO) must be written to, never replaced by a regular file."""
+    import stat
+    import threading
+
+    fifo = in_tmp / "pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    write_report(check_report(), "json", str(fifo))
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert json.loads(received[0])["files_checked"] == 12
+    assert sorted(os.listdir(in_tmp)) == ["pipe"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,14 +58,25 @@ def emit(text: str, output: str | None) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace``: readers never see half a file."""
-    folder = path.parent if str(path.parent) else Path(".")
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    """Write via a temporary file in the same folder and ``os.replace``: readers never see half a file.
+
+    A symlink is followed (its target is replaced, the link stays); something that
+    is not a regular file (``/dev/null``, a FIFO, ``/dev/stdout``) is written in
+    place — replacing it would destroy it.
+    """
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        with open(target, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        return
+    import tempfile
+
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
-        os.chmod(temp, _file_mode(path))  # mkstemp's 0600 would surprise whoever reads the report
-        os.replace(temp, path)
+        os.chmod(temp, _file_mode(target))  # mkstemp's 0600 would surprise whoever reads the report
+        os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -8,7 +8,6 @@ metrics, steps and the doctor's overhead.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
@@ -168,6 +167,7 @@ def _render_plain(blocks: list[Block], tail: list[str]) -> str:
 
 def _render_rich(report: Report, blocks: list[Block], tail: list[str]) -> str:
     import io
+    import shutil
 
     from rich.console import Console
     from rich.text import Text

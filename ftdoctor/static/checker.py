@@ -9,8 +9,6 @@ checked. The engine behind :func:`check_python` is A1's
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
 from ftdoctor.catalogue import make_finding
@@ -133,6 +131,9 @@ def _check_chunk(files: list[SourceFile], settings: Settings) -> list[list[Findi
 
 def _check_in_pool(files: Sequence[SourceFile], settings: Settings, workers: int) -> list[list[Finding]] | None:
     """Per-file findings computed by a process pool; None when no pool can start."""
+    from concurrent.futures import ProcessPoolExecutor  # with multiprocessing: ~30 ms, only when used
+    from concurrent.futures.process import BrokenProcessPool
+
     _engine()  # import the rules once here, so forked workers inherit them
     chunks = _chunks(files, workers * CHUNKS_PER_WORKER)
     try:

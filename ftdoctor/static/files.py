@@ -132,19 +132,18 @@ def _excluded(exclude: "ExcludeSpec | None", path: Path) -> bool:
 
 @dataclass
 class ExcludeSpec:
-    """gitignore-style patterns, relative to ``root``."""
+    """gitignore-style patterns, relative to ``root``; compiled on first use."""
 
     patterns: list[str]
     root: Path
     _spec: Any = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        import pathspec  # only when there is something to exclude
-
-        self._spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
-        self.root = _real(self.root)
-
     def matches(self, path: Path) -> bool:
+        if self._spec is None:
+            import pathspec  # ~20 ms to import: only when a path is actually tested
+
+            self._spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
+            self.root = _real(self.root)
         try:
             relative = _real(path).relative_to(self.root).as_posix()
         except ValueError:
