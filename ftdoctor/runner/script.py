@@ -121,10 +121,17 @@ class ScriptSession:
                 doctor.record_exception(outcome.error)
             doctor.detach()
         report = _combine([doctor.report() for doctor in doctors])
+        report.extra["watched"] = [_watched(doctor) for doctor in doctors]
+        if not doctors:
+            print("ftdoctor: the script built no optimizer, so nothing was watched", file=sys.stderr)
         if not outcome.crashed:
             return report, None
         assert outcome.error is not None
         return report, _crash_details(report, doctors, outcome.error, self.settings)
+
+
+def _watched(doctor: "Doctor") -> dict[str, Any]:
+    return {"model": type(doctor.model).__name__, "optimizers": [type(o).__name__ for o in doctor.optimizers]}
 
 
 def _announcing_callback(on_finding: Callable[[Finding], None] | None) -> type:
@@ -190,7 +197,10 @@ def diagnose_script(
     with Capture(session.on_optimizer, session.on_trainer), _step_limit(max_steps):
         outcome = _execute(script, list(args))
     report, crash = session.finish(outcome)
-    report.extra["script"] = {"path": display_path(script), "args": list(args), "status": outcome.status}
+    report.extra["script"] = {
+        "path": display_path(script), "args": list(args), "status": outcome.status,
+        "watched": report.extra.pop("watched"),
+    }
     if crash is not None:
         report.extra["script"]["crash"] = crash
     return report
@@ -334,16 +344,17 @@ def _with_evidence(finding: Finding, **evidence: Any) -> Finding:
 
 def describe_crash(error: BaseException) -> dict[str, Any]:
     """Type, message and the innermost frame of user code (not torch, not ftdoctor, not the stdlib)."""
-    if isinstance(error, SystemExit):
-        return {"type": "SystemExit", "message": f"the script exited with status {error.code}", "path": None, "line": None}
     frame = _innermost_user_frame(error.__traceback__)
-    return {
+    crash = {
         "type": type(error).__name__,
         "message": str(error).strip() or type(error).__name__,
         "path": display_path(Path(frame.filename)) if frame else None,
         "line": frame.lineno if frame else None,
         "code": frame.line if frame else None,
     }
+    if isinstance(error, SystemExit):
+        crash.update(message=f"exit status {error.code}", exit_status=error.code)
+    return crash
 
 
 def _innermost_user_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
@@ -374,9 +385,13 @@ def display_path(path: Path) -> str:
 
 def _crash_finding(crash: dict[str, Any], steps: int) -> Finding:
     where = f" at {crash['path']}:{crash['line']}" if crash.get("path") else ""
+    if "exit_status" in crash:
+        what = f"exited with status {crash['exit_status']}"
+    else:
+        what = f"raised {crash['type']}: {crash['message']}"
     return make_finding(
         "script-crashed",
-        f"the script raised {crash['type']}: {crash['message']}{where}, and no finding explains it",
+        f"the script {what}{where}, and no finding explains it",
         "fix the failing line (the script's traceback is on stderr above the report) and rerun",
         path=crash["path"],
         line=crash["line"],

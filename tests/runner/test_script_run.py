@@ -55,6 +55,7 @@ def test_a_clean_script_is_silent(tmp_path: Path, name: str) -> None:
     assert result.exit_code == 0
     assert report["script"]["status"] == "completed"
     assert report["steps"] == 32
+    assert report["script"]["watched"] == [{"model": "BertForSequenceClassification", "optimizers": ["AdamW"]}]
 
 
 @pytest.mark.parametrize(
@@ -205,3 +206,34 @@ def test_a_missing_script_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "nope.py")])
     assert isinstance(result.exception, FtdoctorError)
     assert "nope.py does not exist" in str(result.exception)
+
+
+def _catalogue_examples() -> list[Any]:
+    from ftdoctor.catalogue import lookup
+
+    doc = lookup("script-crashed")
+    assert doc is not None and doc.bad_examples and doc.good_examples
+    return [pytest.param(code, True, id=f"bad-{i}") for i, code in enumerate(doc.bad_examples)] + [
+        pytest.param(code, False, id=f"good-{i}") for i, code in enumerate(doc.good_examples)
+    ]
+
+
+@pytest.mark.parametrize(("code", "crashes"), _catalogue_examples())
+def test_script_crashed_catalogue_examples(tmp_path: Path, code: str, crashes: bool) -> None:
+    from ftdoctor.runner.script import diagnose_script
+
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    report = diagnose_script(script)
+    assert ("script-crashed" in {f.rule for f in report.findings}) is crashes
+    loud_rules = {f.rule for f in report.findings if f.severity.value in ("warning", "error")}
+    assert loud_rules == ({"script-crashed"} if crashes else set())
+
+
+def test_a_script_that_builds_no_optimizer_watches_nothing(tmp_path: Path) -> None:
+    script = tmp_path / "report_only.py"
+    script.write_text("print('nothing to train')\n")
+    result, report = run(tmp_path, script)
+    assert result.exit_code == 0
+    assert report["script"]["watched"] == [] and report["findings"] == []
+    assert "built no optimizer" in result.stderr

@@ -27,7 +27,9 @@ def test_a_trainer_script_is_diagnosed_through_the_injected_callback(tmp_path: P
     assert result.exit_code == 1
     finding = next(f for f in report["findings"] if f["rule"] == "lr-too-high")
     assert finding["step"] <= 16
-    assert slugs(report) == {"lr-too-high"}  # one doctor: the Trainer's own optimizer did not start a second one
+    # one doctor, the callback's: the Trainer's own optimizer did not start a second one
+    assert report["script"]["watched"] == [{"model": "BertForSequenceClassification", "optimizers": ["AdamW"]}]
+    assert slugs(report) == {"lr-too-high"}
     assert Trainer.__init__ is original_init
 
 
