@@ -189,11 +189,13 @@ def _render_rich(report: Report, blocks: list[Block], tail: list[str]) -> str:
             console.print(head)
             width = max((len(gutter) for gutter, _ in block.snippet), default=0)
             for gutter, text in block.snippet:
-                row = Text(f"    {gutter:>{width}} │ ", style="blue")
-                row.append(text, style="bold red" if text.lstrip().startswith("^") and not gutter else "")
+                row = Text()
+                row.append(f"    {gutter:>{width}} │ ", style="blue")
+                row.append(text, style="bold red" if not gutter else "")
                 console.print(row, soft_wrap=True)
             for label, text in block.details:
-                row = Text(f"    {'':>{width}}   {label}: ", style="green" if label == "fix" else "dim")
+                row = Text()
+                row.append(f"    {'':>{width}}   {label}: ", style="bold green" if label == "fix" else "dim")
                 row.append(text)
                 console.print(row)
         console.print()
