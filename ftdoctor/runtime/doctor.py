@@ -415,7 +415,7 @@ class Doctor:
                 last.loss = output.detach()  # a loss computed outside the model, from its output
             if self._listened("on_loss_input"):
                 target = target.detach() if target is not None else None
-                self._publish("on_loss_input", LossInput(self.step, loss_name, input.detach(), target))
+                self._publish("on_loss_input", LossInput(self.step, loss_name, input.detach(), target, input.grad_fn))
 
     def _on_backward(self, record: _Forward) -> None:
         with self._guard("backward"):

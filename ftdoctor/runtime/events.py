@@ -79,6 +79,7 @@ class LossInput:
     loss_name: str  # e.g. "CrossEntropyLoss", "BCEWithLogitsLoss", "NLLLoss"
     input: "torch.Tensor"  # detached
     target: "torch.Tensor | None"
+    input_grad_fn: Any = None  # the input's autograd node before detaching (what produced it), else None
 
 
 @dataclass
