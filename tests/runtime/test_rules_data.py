@@ -563,11 +563,37 @@ def test_a_single_probability_row_is_not_enough_but_a_run_of_them_is() -> None:
 
 
 def test_sigmoid_into_bce_with_logits_is_caught_through_its_autograd_history() -> None:
-    raw = logits(8, 1).requires_grad_()
-    with_history = feed(make(SoftmaxBeforeLoss), preflight(), loss_input("BCEWithLogitsLoss", raw.sigmoid().squeeze(-1)))
-    assert only(with_history).evidence["produced_by"] == "sigmoid"
-    detached = feed(make(SoftmaxBeforeLoss), preflight(), loss_input("BCEWithLogitsLoss", raw.sigmoid().detach()))
-    assert detached.findings == []  # values in [0, 1] alone do not prove a sigmoid
+    probabilities = logits(8, 1).requires_grad_().sigmoid().squeeze(-1).float()
+    event = LossInput(0, "BCEWithLogitsLoss", probabilities.detach(), torch.ones(8), probabilities.grad_fn)
+    assert only(feed(make(SoftmaxBeforeLoss), preflight(), event)).evidence["produced_by"] == "sigmoid"
+    no_history = loss_input("BCEWithLogitsLoss", probabilities.detach())
+    assert feed(make(SoftmaxBeforeLoss), preflight(), no_history).findings == []  # values alone prove nothing
+
+
+@pytest.mark.parametrize("squash", [True, False])
+def test_sigmoid_before_bce_with_logits_in_a_watched_loop(squash: bool) -> None:
+    import ftdoctor
+    from harness import tiny_bert
+
+    model = tiny_bert(num_labels=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    criterion = nn.BCEWithLogitsLoss()
+    input_ids, targets = torch.randint(5, 200, (32, 12)), torch.randint(0, 2, (32,)).float()
+    with ftdoctor.watch(model, optimizer) as doctor:
+        for start in range(0, 32, 8):
+            scores = model(input_ids=input_ids[start : start + 8]).logits.squeeze(-1)
+            loss = criterion(scores.sigmoid() if squash else scores, targets[start : start + 8])
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    found = [f for f in doctor.findings if f.rule == "softmax-before-loss"]
+    assert [(f.step, f.evidence["produced_by"]) for f in found] == ([(0, "sigmoid")] if squash else [])
+
+
+def test_log_softmax_history_is_not_a_probability_layer() -> None:
+    log_probabilities = logits().requires_grad_().log_softmax(-1)
+    event = LossInput(0, "NLLLoss", log_probabilities.detach(), torch.zeros(8).long(), log_probabilities.grad_fn)
+    assert feed(make(SoftmaxBeforeLoss), preflight(), event).findings == []
 
 
 def test_a_transformers_head_ending_in_softmax() -> None:

@@ -58,7 +58,7 @@ class HeadOutputMismatch(RuntimeRule):
         self.judging = True
         self.logits_are_class_scores = model_kind.endswith(CLASS_LOGIT_MODELS)
         self.num_labels = event.num_labels
-        self.hidden_size = event.hidden_size
+        self.hidden_size = event.hidden_size or _encoder_hidden_size(event.model)
         self.vocab_size = getattr(getattr(event.model, "config", None), "vocab_size", None)
         head_name, width = _head_width(event.model)
         if head_name is not None and width is not None and self.num_labels is not None and width != self.num_labels:
@@ -102,6 +102,15 @@ class HeadOutputMismatch(RuntimeRule):
                 "and keep config.num_labels equal to it",
                 evidence,
             )
+
+
+def _encoder_hidden_size(model: Any) -> int | None:
+    """The hidden size of a transformers encoder inside a custom wrapper (its own config says nothing)."""
+    for module in model.modules():
+        hidden = getattr(getattr(module, "config", None), "hidden_size", None)
+        if isinstance(hidden, int):
+            return hidden
+    return None
 
 
 def _head_width(model: Any) -> tuple[str | None, int | None]:

@@ -7,8 +7,10 @@ the loss actually receives (``LossInput``):
   every row summing to 1 along the class dimension (raw logits essentially
   never do that). The same for ``NLLLoss``, which wants log-probabilities;
 - any of cross-entropy, NLL or BCE-with-logits whose input was produced by
-  ``softmax``/``sigmoid``, when the input still carries its autograd history
-  (the ``grad_fn`` chain through reshapes and dtype casts).
+  ``softmax``/``sigmoid``: the input's autograd node (``LossInput.input_grad_fn``,
+  followed through reshapes and dtype casts). Inputs without history (under
+  ``no_grad``) are judged by their values only, and for BCE-with-logits values
+  in [0, 1] prove nothing — raw logits near initialisation lie there too.
 
 It also looks at a transformers classifier's own logits when the model
 computed its loss (a head ending in ``nn.Softmax``): its internal
@@ -55,7 +57,7 @@ class SoftmaxBeforeLoss(RuntimeRule):
         family = loss_family(event.loss_name)
         if self.fired or family is None:
             return
-        producer = _producer(event.input)
+        producer = _producer(event.input_grad_fn)
         if producer is not None:
             self._emit(event.step, f"{event.loss_name} receives the output of {producer}", family, event.loss_name,
                        event.input, producer)
@@ -122,9 +124,8 @@ def _fix(family: str) -> str:
     return "pass the raw logits to the cross-entropy and drop the softmax (apply it only for predictions)"
 
 
-def _producer(tensor: Any) -> str | None:
-    """'softmax'/'sigmoid' when the tensor's autograd history ends in one, through reshapes and casts."""
-    node = getattr(tensor, "grad_fn", None)
+def _producer(node: Any) -> str | None:
+    """'softmax'/'sigmoid' when an autograd history ends in one, through reshapes and casts."""
     for _ in range(HISTORY_DEPTH):
         if node is None:
             return None
