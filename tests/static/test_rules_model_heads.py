@@ -360,3 +360,16 @@ def test_random_init_silent_cases(source: str) -> None:
         "BertConfig, BertForSequenceClassification\n"
     )
     assert findings(header + source, RANDOM_INIT) == []
+
+
+def test_random_init_silent_for_the_from_scratch_branch_of_a_pretrained_script() -> None:
+    source = """
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        config = AutoConfig.from_pretrained(args.config_name, num_labels=3)
+        if args.model_name_or_path:
+            model = AutoModelForSequenceClassification.from_pretrained(args.model_name_or_path, config=config)
+        else:
+            model = AutoModelForSequenceClassification.from_config(config)
+    """
+    assert findings(source, RANDOM_INIT) == []

@@ -420,3 +420,15 @@ def test_load_best_silent_cases(arguments: str) -> None:
 def test_load_best_off_is_never_checked() -> None:
     source = 'from transformers import TrainingArguments\nargs = TrainingArguments(output_dir="o", eval_strategy="epoch")\n'
     assert findings(source, LOAD_BEST) == []
+
+
+def test_lr_head_only_training_may_use_higher_rates_but_not_lower() -> None:
+    probe = PRETRAINED + (
+        "for p in model.bert.parameters():\n    p.requires_grad = False\n"
+        "opt = torch.optim.AdamW(model.classifier.parameters(), lr=1e-2)\n"
+    )
+    assert findings(probe, LR) == []
+    head = PRETRAINED + "head = torch.nn.Linear(768, 2)\nopt = torch.optim.Adam(head.parameters(), lr=5e-3)\n"
+    assert findings(head, LR) == []
+    too_low = PRETRAINED + "opt = torch.optim.AdamW(model.classifier.parameters(), lr=1e-8)\n"
+    assert lines(too_low, LR) == [4]

@@ -14,8 +14,8 @@ from typing import Iterator
 
 from ftdoctor.findings import Finding
 from ftdoctor.static.constants import resolve_constant
-from ftdoctor.static.model import ModuleModel, keyword
-from ftdoctor.static.modelfacts import calls_of_kind, describe, subject
+from ftdoctor.static.model import ModuleModel, call_name, keyword
+from ftdoctor.static.modelfacts import assigned_value, calls_of_kind, describe, is_layer_call, nodes_of_type, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 
@@ -63,26 +63,32 @@ class LrOutOfRange(StaticRule):
         if not _fine_tunes_pretrained(module):
             return
         peft = _uses_peft(module)
+        freezes = _freezes_parameters(module)
         for call, info in calls_of_kind(module, "optimizer"):
             family = _optimizer_family(info.class_name or "")
             lr_node = keyword(call, "lr", 1)
             if family is not None and lr_node is not None:
                 optimizer = f"{info.class_name} {subject(module, call, '')}".strip()
-                yield from self._check_lr(module, lr_node, family, peft, optimizer)
+                partial = freezes or _optimises_a_submodule(module, keyword(call, "params", 0))
+                yield from self._check_lr(module, lr_node, family, peft, partial, optimizer)
         for call, _info in calls_of_kind(module, "training_args"):
             lr_node = keyword(call, "learning_rate")
             family = _training_args_family(module, call)
             if lr_node is not None and family is not None:
                 arguments = subject(module, call, "TrainingArguments")
-                yield from self._check_lr(module, lr_node, family, peft, f"the Trainer's optimizer ({arguments})")
+                yield from self._check_lr(
+                    module, lr_node, family, peft, freezes, f"the Trainer's optimizer ({arguments})"
+                )
 
-    def _check_lr(self, module: ModuleModel, node: ast.expr, family: str, peft: bool, optimizer: str) -> Iterator[Finding]:
+    def _check_lr(
+        self, module: ModuleModel, node: ast.expr, family: str, peft: bool, partial: bool, optimizer: str
+    ) -> Iterator[Finding]:
         lr = resolve_constant(module, node)
         if not isinstance(lr, (int, float)) or isinstance(lr, bool):
             return
         allowed = LR_RANGES[(family, peft)]
-        if lr in allowed:
-            return
+        if lr in allowed or (partial and lr > allowed.high):
+            return  # training only a head (linear probing) legitimately uses higher rates
         context = allowed.context.format(optimizer=optimizer)
         direction = "high" if lr > allowed.high else "low"
         shown = f"{lr:g}" if _is_literal(node) else f"`{describe(module, node)}` = {lr:g}"
@@ -143,6 +149,32 @@ def _fine_tunes_pretrained(module: ModuleModel) -> bool:
 
 def _imports(module: ModuleModel, *packages: str) -> bool:
     return any(target.split(".")[0] in packages for scope in module.scopes() for target in scope.imports.values())
+
+
+def _freezes_parameters(module: ModuleModel) -> bool:
+    """``p.requires_grad = False`` or ``m.requires_grad_(False)`` somewhere: only part of the model trains."""
+    for node in nodes_of_type(module, ast.Assign):
+        if any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets):  # type: ignore[attr-defined]
+            if isinstance(node.value, ast.Constant) and node.value.value is False:  # type: ignore[attr-defined]
+                return True
+    return any(
+        call_name(call) == "requires_grad_" and isinstance(keyword(call, "requires_grad", 0), ast.Constant)
+        and keyword(call, "requires_grad", 0).value is False  # type: ignore[union-attr]
+        for call in module.calls()
+    )
+
+
+def _optimises_a_submodule(module: ModuleModel, params: ast.expr | None) -> bool:
+    """``AdamW(model.classifier.parameters())`` / ``AdamW(head.parameters())``: a head, not the whole model."""
+    if not isinstance(params, ast.Call) or call_name(params) != "parameters":
+        return False
+    owner = params.func.value if isinstance(params.func, ast.Attribute) else None
+    if owner is None:
+        return False
+    if isinstance(owner, ast.Attribute):
+        return True  # model.classifier.parameters()
+    found = assigned_value(module, owner)
+    return found is not None and is_layer_call(module, found[0])
 
 
 def _uses_peft(module: ModuleModel) -> bool:

@@ -40,7 +40,7 @@ class RandomInitNotPretrained(StaticRule):
 
     def check(self, module: ModuleModel) -> Iterator[Finding]:
         candidates = [(call, info) for call, info in calls_of_kind(module, "model") if _is_config_built_task_model(info)]
-        if not candidates or _loads_weights(module):
+        if not candidates or _loads_weights(module) or _loads_a_pretrained_model(module):
             return
         pretrained_tokenizer = _pretrained_tokenizer(module)
         for call, info in candidates:
@@ -97,6 +97,12 @@ def _evidence(module: ModuleModel, origin: ast.Call, pretrained_tokenizer: tuple
         f"its config has the default (pretrained-sized) architecture and the tokenizer is loaded from the "
         f"pretrained checkpoint {checkpoint} (line {line})"
     )
+
+
+def _loads_a_pretrained_model(module: ModuleModel) -> bool:
+    """``from_pretrained`` elsewhere in the file: the config-built model is the deliberate other branch
+    (``if args.model_name_or_path: ... else: from_config``) or a from-scratch student."""
+    return any(info.via == "from_pretrained" for _call, info in calls_of_kind(module, "model"))
 
 
 def _pretrained_tokenizer(module: ModuleModel) -> tuple[int, str] | None:
