@@ -135,3 +135,14 @@ def test_write_report_to_a_non_regular_file_writes_in_place(in_tmp: Path) -> Non
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert json.loads(received[0])["files_checked"] == 12
     assert sorted(os.listdir(in_tmp)) == ["pipe"]
+
+
+def test_json_and_sarif_stay_strict_json_with_non_finite_numbers() -> None:
+    report = Report(mode="run", steps=3, overhead=float("nan"), metrics={"train_loss": float("inf"), "val_loss": 0.5},
+                    findings=[make_finding("non-finite-loss", "loss is nan", "lower lr", step=2,
+                                           evidence={"loss": float("nan"), "params": {"a", "b"}, "shape": (2, 3)})])
+    data = json.loads(render(report, "json"), parse_constant=lambda token: pytest.fail(f"{token} is not JSON"))
+    assert data["metrics"] == {"train_loss": None, "val_loss": 0.5} and data["overhead"] is None
+    assert data["findings"][0]["evidence"] == {"loss": None, "params": ["a", "b"], "shape": [2, 3]}
+    sarif = json.loads(render(report, "sarif"), parse_constant=lambda token: pytest.fail(f"{token} is not JSON"))
+    assert sarif["runs"][0]["results"][0]["properties"]["evidence"]["loss"] is None

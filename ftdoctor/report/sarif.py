@@ -9,7 +9,6 @@ location (some run-mode ones) have no ``locations``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +24,9 @@ _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "
 
 
 def render(report: Report) -> str:
-    return json.dumps(to_sarif(report), indent=2, ensure_ascii=False, default=str) + "\n"
+    from ftdoctor.report.jsonfmt import dumps
+
+    return dumps(to_sarif(report))
 
 
 def to_sarif(report: Report) -> dict[str, Any]:
