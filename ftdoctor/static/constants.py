@@ -85,7 +85,7 @@ def _resolve(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[int
     if key is not None:
         binding = module.binding_of_key(key, scope, at)
         if binding is not None:
-            return _resolve_binding(module, binding, depth)
+            return _agree(_resolve_binding(module, b, depth) for b in _reaching_bindings(module, binding))
     if isinstance(node, ast.Attribute):
         return _resolve_attribute(module, node, scope, at, depth)
     if isinstance(node, ast.Subscript):
@@ -194,11 +194,12 @@ def _producers(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[i
         if binding is None:
             return [_Site(node, scope, at)] if not isinstance(node, ast.Name) else []  # type: ignore[arg-type]
         found: list[_Site] = []
-        for site in _binding_sites(module, binding, depth + 1):
-            expanded = _producers(module, site.node, site.scope, site.at, depth + 1)
-            if not expanded:
-                return []
-            found.extend(expanded)
+        for reaching in _reaching_bindings(module, binding):
+            for site in _binding_sites(module, reaching, depth + 1):
+                expanded = _producers(module, site.node, site.scope, site.at, depth + 1)
+                if not expanded:
+                    return []
+                found.extend(expanded)
         return found
     if isinstance(node, ast.Call):
         function = module.resolve_callee(node, scope)
@@ -212,6 +213,53 @@ def _producers(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[i
                 found.extend(expanded)
             return found
     return [_Site(node, scope, at)]  # type: ignore[arg-type]
+
+
+def _reaching_bindings(module: "ModuleModel", binding: Binding) -> list[Binding]:
+    """``binding`` and the earlier bindings of the same name that may still hold at the read.
+
+    The model resolves a read to the last binding before it; when that binding sits in one
+    arm of an ``if`` (``if c: x = a`` / ``else: x = b``, or an ``if`` without ``else`` after
+    ``x = a``), the other arm's binding (or the one before the ``if``) may be the value too.
+    """
+    if binding.source not in ("assign", "annassign"):
+        return [binding]
+    arms = _if_arms(module, binding.node)
+    if not arms:
+        return [binding]
+    found = [binding]
+    for earlier in reversed(binding.scope.bindings.get(binding.name, [])):
+        if earlier is binding or earlier.position >= binding.position or earlier.source not in ("assign", "annassign"):
+            continue
+        earlier_arms = _if_arms(module, earlier.node)
+        shared = arms.keys() & earlier_arms.keys()
+        if any(arms[i] != earlier_arms[i] for i in shared):
+            found.append(earlier)  # the other arm of an if/else
+            continue
+        if not all(arms[i][1] for i in arms.keys() - shared):  # an if without else may be skipped
+            found.append(earlier)
+        break
+    return found
+
+
+def _if_arms(module: "ModuleModel", node: ast.AST) -> dict[int, tuple[str, bool]]:
+    """For each ``if`` around ``node`` (within its function): which arm holds it, and whether the ``if``
+    has an ``else`` (``(arm, has_else)`` by the ``if`` node's id)."""
+    arms: dict[int, tuple[str, bool]] = {}
+    child: ast.AST = node
+    for ancestor in module.ancestors(node):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            break
+        if isinstance(ancestor, ast.If) and child is not ancestor.test:
+            arm = "body" if child in ancestor.body else "orelse"
+            arms[id(ancestor)] = (arm, bool(ancestor.orelse) and not _is_elif_chain_end(ancestor))
+        child = ancestor
+    return arms
+
+
+def _is_elif_chain_end(node: ast.If) -> bool:
+    """``if``/``elif`` chains end without a final ``else``: the last ``elif`` may be skipped too."""
+    return len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If) and not node.orelse[0].orelse
 
 
 def _returned_expressions(module: "ModuleModel", function: "Scope") -> list[ast.expr]:

@@ -149,3 +149,24 @@ def test_producers_follow_assignments_parameters_and_returns() -> None:
     )
     loop = module.tree.body[2].body[0]  # type: ignore[attr-defined]
     assert [ast.unparse(p) for p in producers(module, loop.iter)] == ["DataLoader(data, batch_size=8)"]
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("x = 1\nif c:\n    x = 2\nelse:\n    x = 3\nx\n", UNKNOWN),  # either arm
+        ("x = 1\nif c:\n    x = 2\nx\n", UNKNOWN),  # the if may be skipped
+        ("x = 2\nif c:\n    x = 2\nx\n", 2),  # every path agrees
+        ("x = 1\nx = 5\nx\n", 5),
+        ("if a:\n    x = 1\nelif b:\n    x = 2\nelse:\n    x = 3\nx\n", UNKNOWN),
+    ],
+)
+def test_constants_consider_every_branch_that_may_reach(source: str, expected: object) -> None:
+    value = value_at_end(source)
+    assert (value is UNKNOWN) if expected is UNKNOWN else (value == expected)
+
+
+def test_producers_of_a_name_bound_in_both_arms() -> None:
+    module = model_of("if iterable:\n    data = Stream(values)\nelse:\n    data = Table(values)\ndata\n")
+    last = module.tree.body[-1].value  # type: ignore[attr-defined]
+    assert sorted(ast.unparse(p) for p in producers(module, last)) == ["Stream(values)", "Table(values)"]

@@ -432,3 +432,9 @@ def test_lr_head_only_training_may_use_higher_rates_but_not_lower() -> None:
     assert findings(head, LR) == []
     too_low = PRETRAINED + "opt = torch.optim.AdamW(model.classifier.parameters(), lr=1e-8)\n"
     assert lines(too_low, LR) == [4]
+
+
+def test_shuffle_silent_when_one_branch_builds_an_iterable_dataset() -> None:
+    dataset = "if streaming:\n    data = Stream()\nelse:\n    data = build_dataset()"
+    imports = "from torch.utils.data import IterableDataset\nclass Stream(IterableDataset):\n    pass"
+    assert findings(shuffle_script("data, batch_size=32", dataset, imports), SHUFFLE) == []
