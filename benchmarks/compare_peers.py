@@ -301,21 +301,29 @@ def _comment_magic(line: str) -> str:
 def stage_corpus(dest: Path, minimum: int = 1000) -> tuple[list[str], str]:
     """The generated benchmark corpus (helper C's benchmarks/bench_check.py), copied to ``dest``.
 
-    Uses benchmarks/corpus/ when it is there, else asks bench_check for its generator. Returns the staged
-    .py files and a note on where they came from (or why there are none).
+    Uses benchmarks/corpus/ when it is there, else asks bench_check to generate it. Notebooks become .py as for
+    the fixtures. Returns the staged files and a note on where they came from (or why there are none).
     """
-    source = CORPUS
-    if len(list(source.rglob("*.py"))) < minimum:
+    if len(_corpus_files(CORPUS)) < minimum:
         generate = _bench_check_generator()
         if generate is None:
             return [], "generated corpus skipped: benchmarks/bench_check.py has no corpus generator yet"
-        generate(source)
-    files = sorted(source.rglob("*.py"))
-    for path in files:
-        target = dest / path.relative_to(source)
+        generate(CORPUS)
+    staged = []
+    for path in _corpus_files(CORPUS):
+        rel = path.relative_to(CORPUS).with_suffix(".py").as_posix()
+        target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-    return [p.relative_to(source).as_posix() for p in files], f"{len(files)} scripts from benchmarks/bench_check.py"
+        text = notebook_as_script(path) if path.suffix == ".ipynb" else path.read_bytes().decode("utf-8", "replace")
+        target.write_text(text, encoding="utf-8")
+        staged.append(rel)
+    notebooks = sum(path.suffix == ".ipynb" for path in _corpus_files(CORPUS))
+    note = f"generated corpus: {len(staged)} scripts from benchmarks/bench_check.py ({notebooks} notebooks as .py)"
+    return staged, note
+
+
+def _corpus_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in (".py", ".ipynb")) if root.is_dir() else []
 
 
 def _bench_check_generator() -> Callable[[Path], object] | None:
@@ -326,10 +334,7 @@ def _bench_check_generator() -> Callable[[Path], object] | None:
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules["bench_check"] = module
     spec.loader.exec_module(module)  # type: ignore[union-attr]
-    for name in ("generate_corpus", "write_corpus", "make_corpus", "generate"):
-        if callable(getattr(module, name, None)):
-            return getattr(module, name)
-    return None
+    return getattr(module, "generate_corpus", None)
 
 
 # --------------------------------------------------------------------------------------------- running
