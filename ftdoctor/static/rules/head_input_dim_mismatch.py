@@ -16,6 +16,7 @@ from ftdoctor.static.analysis_values import ValueInfo
 from ftdoctor.static.model import ModuleModel, expr_key
 from ftdoctor.static.modelfacts import (
     SHAPE_KEEPING_LAYERS,
+    assigned_to,
     assigned_value,
     describe,
     checkpoint_name,
@@ -62,13 +63,20 @@ class HeadInputDimMismatch(StaticRule):
             yield self.finding(
                 module,
                 linear,
-                f"`{describe(module, linear)}` (line {linear.lineno}) expects {in_features} input features "
+                f"{_head_name(module, linear)} (line {linear.lineno}) expects {in_features} input features "
                 f"but is fed by `{encoder.reference}`, {checkpoint_name(encoder.info)} with hidden size {hidden} "
                 f"(line {encoder.info.call.lineno if encoder.info.call else '?'}): the first forward pass fails "
                 "with a shape mismatch",
                 f"size the head from the model: nn.Linear({encoder.reference}.config.hidden_size, ...) "
                 f"({hidden} for this checkpoint)",
             )
+
+
+def _head_name(module: ModuleModel, linear: ast.Call) -> str:
+    """"`head` = `nn.Linear(768, 2)`" when the layer is assigned to a name, else the layer's source."""
+    layer = f"`{describe(module, linear)}`"
+    name = assigned_to(module, linear)
+    return f"`{name}` = {layer}" if name else layer
 
 
 def _fed_heads(module: ModuleModel) -> Iterator[tuple[ast.Call, _Encoder]]:
