@@ -1,9 +1,12 @@
 """The pre-commit hook, driven through the real `pre-commit` package.
 
-`pre-commit try-repo` installs this repository into a fresh virtualenv with pip
-(the light core: click, rich, pyyaml, pathspec, nbformat, built with hatchling),
-so the end-to-end test needs the package index; where pip cannot reach one, the
-test is skipped with the installer's message rather than reported as a failure.
+The user's repository lists this checkout's hook in its .pre-commit-config.yaml,
+exactly as a user would (with `rev:` a commit of a snapshot of this working
+tree), and `pre-commit run --files ...` runs it. pre-commit installs the hook
+into a fresh virtualenv with pip (the light core: click, rich, pyyaml, pathspec,
+nbformat, built with hatchling) once, and every test here reuses it. Where pip
+cannot reach a package index, the tests skip with the installer's message rather
+than fail.
 """
 
 from __future__ import annotations
@@ -53,26 +56,8 @@ def git(*args: str, cwd: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def user_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("user-repo")
-    (repo / "bad.py").write_text(BUGGY)
-    (repo / "good.py").write_text(CLEAN)
-    (repo / "vendor").mkdir()
-    (repo / "vendor" / "copied.py").write_text(BUGGY)
-    (repo / "pyproject.toml").write_text('[tool.ftdoctor]\nexclude = ["vendor/"]\n')
-    git("init", "-q", ".", cwd=repo)
-    git("add", ".", cwd=repo)
-    git("commit", "-qm", "init", cwd=repo)
-    return repo
-
-
-@pytest.fixture(scope="module")
-def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This working tree (tracked and untracked, not ignored files) as one commit.
-
-    try-repo on a dirty checkout would make a new shadow commit per call, and so a
-    new environment per call; one snapshot is installed once for every test here.
-    """
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """This working tree (tracked and untracked, not ignored files) as one commit: (path, sha)."""
     snapshot = tmp_path_factory.mktemp("ftdoctor-snapshot")
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                             check=True, capture_output=True).stdout.decode().split("\0")
@@ -84,19 +69,34 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git("init", "-q", ".", cwd=snapshot)
     git("add", ".", cwd=snapshot)
     git("commit", "-qm", "snapshot", cwd=snapshot)
-    return snapshot
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=snapshot, check=True, capture_output=True, text=True).stdout
+    return snapshot, sha.strip()
 
 
 @pytest.fixture(scope="module")
-def try_repo(user_repo: Path, hook_repo: Path, tmp_path_factory: pytest.TempPathFactory):
+def user_repo(tmp_path_factory: pytest.TempPathFactory, hook_repo: tuple[Path, str]) -> Path:
+    repo = tmp_path_factory.mktemp("user-repo")
+    (repo / "bad.py").write_text(BUGGY)
+    (repo / "good.py").write_text(CLEAN)
+    (repo / "vendor").mkdir()
+    (repo / "vendor" / "copied.py").write_text(BUGGY)
+    (repo / "pyproject.toml").write_text('[tool.ftdoctor]\nexclude = ["vendor/"]\n')
+    config = {"repos": [{"repo": str(hook_repo[0]), "rev": hook_repo[1], "hooks": [{"id": "ftdoctor"}]}]}
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    git("init", "-q", ".", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "init", cwd=repo)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def pre_commit_run(user_repo: Path, tmp_path_factory: pytest.TempPathFactory):
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path_factory.mktemp("pre-commit-home")), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("FTDOCTOR_DEBUG", None)
 
     def run(*files: str) -> subprocess.CompletedProcess[str]:
-        completed = subprocess.run(
-            [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "ftdoctor", "--files", *files],
-            cwd=user_repo, env=env, capture_output=True, text=True, timeout=600,
-        )
+        completed = subprocess.run([sys.executable, "-m", "pre_commit", "run", "--files", *files],
+                                   cwd=user_repo, env=env, capture_output=True, text=True, timeout=600)
         output = completed.stdout + completed.stderr
         if "An error has occurred" in output and any(text in output for text in NETWORK_TROUBLE):
             pytest.skip("pre-commit could not install the hook environment (no package index reachable)")
@@ -106,15 +106,15 @@ def try_repo(user_repo: Path, hook_repo: Path, tmp_path_factory: pytest.TempPath
 
 
 @pytest.mark.slow
-def test_buggy_file_blocks_the_commit(try_repo) -> None:
-    completed = try_repo("bad.py")
+def test_buggy_file_blocks_the_commit(pre_commit_run) -> None:
+    completed = pre_commit_run("bad.py")
     assert completed.returncode == 1, completed.stdout + completed.stderr
     assert "ftdoctor" in completed.stdout and "Failed" in completed.stdout
     assert "bad.py:12:9: FTD101 missing-zero-grad" in completed.stdout
 
 
 @pytest.mark.slow
-def test_clean_and_excluded_files_pass(try_repo) -> None:
-    completed = try_repo("good.py", "vendor/copied.py", "pyproject.toml")
+def test_clean_and_excluded_files_pass(pre_commit_run) -> None:
+    completed = pre_commit_run("good.py", "vendor/copied.py", "pyproject.toml")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "Passed" in completed.stdout
