@@ -85,6 +85,14 @@ class BertForMaskedLM(SeqClassifier):
     pass
 
 
+class GPT2LMHeadModel(SeqClassifier):
+    pass
+
+
+class BertForMultipleChoice(SeqClassifier):
+    pass
+
+
 class CustomClassifier(nn.Module):
     """A user's own model: no transformers config."""
 
@@ -229,6 +237,15 @@ def test_regression_head_and_float_labels_have_no_class_range() -> None:
     regression = feed(make(LabelOutOfRange), preflight(num_labels=1, train=labelled([0, 1, 5])), batch([0, 1, 5]))
     floats = feed(make(LabelOutOfRange), preflight(num_labels=2), batch([0.0, 2.0, 7.5]))
     assert regression.findings == [] and floats.findings == []
+
+
+@pytest.mark.parametrize("model_class", [GPT2LMHeadModel, BertForMultipleChoice])
+def test_models_whose_labels_are_not_class_ids_keep_their_default_num_labels_out_of_it(model_class: type) -> None:
+    # config.num_labels stays at its default of 2 while the labels are token ids or choice indices
+    labels = torch.tensor([[15, 27, -100], [3, 199, 4]]) if model_class is GPT2LMHeadModel else torch.tensor([3, 1])
+    pre = preflight(model_class(2), num_labels=2, train=labelled([3, 0, 2]))
+    for rule_class in (LabelOutOfRange, LabelCountMismatch, ClassImbalance):
+        assert feed(make(rule_class), pre, batch(labels), forward(torch.zeros(2, 3, 200))).findings == []
 
 
 def test_unknown_head_width_is_read_from_the_logits() -> None:

@@ -26,6 +26,7 @@ from ftdoctor.runtime.options import DoctorOptions
 from ftdoctor.runtime.rule import register_runtime_rule
 from ftdoctor.runtime.rules._datasets import DatasetRule
 from ftdoctor.runtime.rules._labels import LabelHistogram, dataset_histogram, is_single_label_batch, tensor_histogram
+from ftdoctor.runtime.rules._models import is_classifier
 
 
 @register_runtime_rule
@@ -44,7 +45,7 @@ class ClassImbalance(DatasetRule):
         self.batch_classes: list[set[Hashable]] = []
 
     def start(self, event: Preflight) -> None:
-        if event.num_labels == 1:  # a regression head has no classes to balance
+        if event.num_labels == 1 or not is_classifier(event.model):  # regression heads, language models
             self.from_batches = False
 
     def judge_datasets(self, step: int, train: LabelledData | None, val: LabelledData | None) -> None:

@@ -27,11 +27,10 @@ from typing import Any
 from ftdoctor.runtime.events import ForwardDone, LossInput, Preflight
 from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 from ftdoctor.runtime.rules._losses import class_dim, loss_family
+from ftdoctor.runtime.rules._models import is_classifier
 
 HEAD_ATTRIBUTES = ("classifier", "score")
 CLASS_LOGIT_MODELS = ("ForSequenceClassification", "ForTokenClassification")
-NOT_CLASS_LOGIT_MODELS = ("ForMultipleChoice", "ForCausalLM", "ForMaskedLM", "LMHeadModel", "ForPreTraining",
-                          "ForConditionalGeneration", "ForQuestionAnswering")
 
 
 @register_runtime_rule
@@ -52,11 +51,10 @@ class HeadOutputMismatch(RuntimeRule):
         self.vocab_size: int | None = None
 
     def on_preflight(self, event: Preflight) -> None:
-        model_kind = type(event.model).__name__
-        if model_kind.endswith(NOT_CLASS_LOGIT_MODELS):
+        if not is_classifier(event.model):
             return
         self.judging = True
-        self.logits_are_class_scores = model_kind.endswith(CLASS_LOGIT_MODELS)
+        self.logits_are_class_scores = type(event.model).__name__.endswith(CLASS_LOGIT_MODELS)
         self.num_labels = event.num_labels
         self.hidden_size = event.hidden_size or _encoder_hidden_size(event.model)
         self.vocab_size = getattr(getattr(event.model, "config", None), "vocab_size", None)

@@ -24,6 +24,7 @@ from ftdoctor.runtime.options import DoctorOptions
 from ftdoctor.runtime.rule import register_runtime_rule
 from ftdoctor.runtime.rules._datasets import DatasetRule
 from ftdoctor.runtime.rules._labels import LabelHistogram, dataset_histogram, is_single_label_batch, tensor_histogram
+from ftdoctor.runtime.rules._models import class_count
 
 
 @register_runtime_rule
@@ -42,7 +43,7 @@ class LabelCountMismatch(DatasetRule):
         self.mixed_batches = 0
 
     def start(self, event: Preflight) -> None:
-        self.num_labels = event.num_labels
+        self.num_labels = class_count(event)
         # No head width, or a regression head (label-type-mismatch's): nothing to count against.
         self.judged = self.num_labels is None or self.num_labels <= 1
 

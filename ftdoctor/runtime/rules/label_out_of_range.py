@@ -12,7 +12,9 @@ counts.
 Split with label-count-mismatch: any integer label outside the range is this
 rule's; label-count-mismatch only speaks when every label is in range.
 Regression heads (``num_labels == 1``) have no class range: label-type-mismatch
-owns integer labels there.
+owns integer labels there. Language models, QA and multiple-choice models keep
+the default ``config.num_labels=2`` while their labels are token ids, spans or
+choice indices: their batches are not judged against it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ftdoctor.runtime.rule import register_runtime_rule
 from ftdoctor.runtime.rules._datasets import DatasetRule
 from ftdoctor.runtime.rules._labels import IGNORE_INDEX, dataset_histogram, is_class_id_tensor
 from ftdoctor.runtime.rules._losses import CROSS_ENTROPY, NLL, class_dim, loss_family
+from ftdoctor.runtime.rules._models import class_count, is_classifier
 
 
 @register_runtime_rule
@@ -34,26 +37,29 @@ class LabelOutOfRange(DatasetRule):
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self.num_labels: int | None = None
+        self.judging = True  # false for language models & co., whose labels are token ids or spans
 
     def start(self, event: Preflight) -> None:
-        self.num_labels = event.num_labels
+        self.num_labels = class_count(event)
+        self.judging = is_classifier(event.model)
 
     def judge_datasets(self, step: int, train: LabelledData | None, val: LabelledData | None) -> None:
-        if self._has_class_range():
+        classes = self._class_range()
+        if classes is not None:
             for data in (train, val):
-                self._judge_dataset(step, data)
+                self._judge_dataset(step, data, classes)
 
     def on_batch(self, event: BatchSeen) -> None:
-        if not self.fired and self._has_class_range():
-            self._judge_tensor(event.step, event.labels, self.num_labels, f"a {event.phase} batch")  # type: ignore[arg-type]
+        self._judge_batch(event.step, event.phase, event.labels)
 
     def on_forward(self, event: ForwardDone) -> None:
         # A custom head with no known num_labels: its logits' width is the class range.
-        if self.fired or self.num_labels is not None or event.logits is None or event.logits.dim() < 2:
+        logits = event.logits
+        learns_width = self.judging and self.num_labels is None and logits is not None and logits.dim() >= 2
+        if self.fired or not learns_width:
             return
-        self.num_labels = int(event.logits.shape[-1])
-        if self._has_class_range():
-            self._judge_tensor(event.step, event.labels, self.num_labels, f"a {event.phase} batch")
+        self.num_labels = int(logits.shape[-1])  # type: ignore[union-attr]
+        self._judge_batch(event.step, event.phase, event.labels)
 
     def on_loss_input(self, event: LossInput) -> None:
         family = loss_family(event.loss_name)
@@ -63,17 +69,22 @@ class LabelOutOfRange(DatasetRule):
         if dim is not None and event.input.shape[dim] > 1:
             self._judge_tensor(event.step, event.target, int(event.input.shape[dim]), f"the targets of {event.loss_name}")
 
-    def _has_class_range(self) -> bool:
-        return self.num_labels is not None and self.num_labels > 1
+    def _class_range(self) -> int | None:
+        """The head width labels must fit, when there is one (not for regression heads)."""
+        return self.num_labels if self.num_labels is not None and self.num_labels > 1 else None
 
-    def _judge_dataset(self, step: int, data: LabelledData | None) -> None:
+    def _judge_batch(self, step: int, phase: str, labels: Any) -> None:
+        classes = self._class_range()
+        if not self.fired and classes is not None:
+            self._judge_tensor(step, labels, classes, f"a {phase} batch")
+
+    def _judge_dataset(self, step: int, data: LabelledData | None, classes: int) -> None:
         histogram = dataset_histogram(data)
         if data is None or histogram is None or not histogram.integer or not histogram.counts:
             return
-        assert self.num_labels is not None
-        outside = histogram.out_of_range(self.num_labels)
+        outside = histogram.out_of_range(classes)
         if outside:
-            self._emit(step, histogram.minimum, histogram.maximum, outside, histogram.total, self.num_labels,
+            self._emit(step, histogram.minimum, histogram.maximum, outside, histogram.total, classes,
                        f"the {data.name} dataset")
 
     def _judge_tensor(self, step: int, labels: Any, classes: int, source: str) -> None:
