@@ -58,7 +58,7 @@ class ToolFinding:
 
 
 # pylint's own stylistic categories (convention, refactor, informational) are not bug reports; dslinter's
-# messages (55xx) are all domain smells and count whatever their category letter.
+# messages (55xx, and 999x of its older checkers) are all domain smells and count whatever their category letter.
 _PYLINT_STYLE_TYPES = {"convention", "refactor", "info"}
 # Raised only because the peers' venvs do not install torch/transformers: an artefact of the set-up.
 _ENVIRONMENT_NOISE = {"import-error", "no-name-in-module"}
@@ -100,7 +100,7 @@ def parse_pylint_json(text: str) -> list[ToolFinding]:
 def _pylint_message_counts(msg: dict) -> bool:
     if msg["symbol"] in _ENVIRONMENT_NOISE:
         return False
-    is_dslinter = msg["message-id"][1:3] == "55"
+    is_dslinter = msg["message-id"][1:3] in ("55", "99")
     return is_dslinter or msg["type"] not in _PYLINT_STYLE_TYPES
 
 
@@ -192,8 +192,8 @@ TOOLS: list[Tool] = [
     Tool(
         "dslinter",
         "dslinter==2.0.9",
-        # gradient-clear-pytorch; randomness-control-pytorch / -numpy
-        {"missing-zero-grad": ("W5517",), "seed-not-set": ("W5511", "W5508")},
+        # gradient-clear-pytorch; mode-toggling-pytorch; randomness-control-pytorch / -numpy
+        {"missing-zero-grad": ("W5517",), "missing-train-after-eval": ("W9998",), "seed-not-set": ("W5511", "W5508")},
         _dslinter_argv,
         parse_pylint_json,
         # dslinter pins astroid<2.10/pylint 2.12, which do not run on Python 3.11.
@@ -290,12 +290,14 @@ def notebook_as_script(path: Path) -> str:
             continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else source
-        chunks.append("\n".join(_comment_magic(line) for line in source.splitlines()))
+        lines = source.splitlines()
+        cell_magic = bool(lines) and lines[0].lstrip().startswith("%%")  # the whole cell is not Python
+        chunks.append("\n".join(f"# {line}" if cell_magic or _is_magic(line) else line for line in lines))
     return "\n\n".join(chunks) + "\n"
 
 
-def _comment_magic(line: str) -> str:
-    return f"# {line}" if line.lstrip().startswith(("%", "!")) else line
+def _is_magic(line: str) -> bool:
+    return line.lstrip().startswith(("%", "!"))
 
 
 def stage_corpus(dest: Path, minimum: int = 1000) -> tuple[list[str], str]:

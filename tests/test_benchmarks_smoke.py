@@ -162,9 +162,10 @@ def test_notebooks_become_scripts_with_magics_commented(tmp_path, peers):
         {"cell_type": "markdown", "source": ["# title"]},
         {"cell_type": "code", "source": ["%pip install torch\n", "import torch\n"]},
         {"cell_type": "code", "source": "!ls\nx = 1"},
+        {"cell_type": "code", "source": ["%%capture\n", "not python at all"]},
     ]}))
     script = peers.notebook_as_script(notebook)
-    assert script == "# %pip install torch\nimport torch\n\n# !ls\nx = 1\n"
+    assert script == "# %pip install torch\nimport torch\n\n# !ls\nx = 1\n\n# %%capture\n# not python at all\n"
     compile(script, "nb.py", "exec")
 
 
