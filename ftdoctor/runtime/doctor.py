@@ -87,6 +87,25 @@ class _Forward:
     labels: torch.Tensor | None = None
 
 
+class _Guard:
+    """``with doctor._guard(where):`` — a class, not a generator: it runs several times per step."""
+
+    __slots__ = ("doctor", "where", "started")
+
+    def __init__(self, doctor: "Doctor", where: str) -> None:
+        self.doctor, self.where = doctor, where
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        self.doctor._doctor_seconds += time.perf_counter() - self.started
+        if isinstance(exc, Exception):
+            self.doctor._internal_error(f"doctor ({self.where})", exc)
+            return True  # swallowed: the doctor's bug must not stop the training
+        return False
+
+
 @dataclass
 class _OptimizerWatch:
     """Per-optimizer bookkeeping: gradient-clearing counters, names, update probe."""
@@ -346,16 +365,9 @@ class Doctor:
         self.internal_errors.append(message)
         print(f"ftdoctor: internal error in {message} (disabled; training continues)", file=sys.stderr)
 
-    @contextlib.contextmanager
-    def _guard(self, where: str) -> Iterator[None]:
+    def _guard(self, where: str) -> "_Guard":
         """Time the doctor's own work and swallow its bugs (never the user's)."""
-        started = time.perf_counter()
-        try:
-            yield
-        except Exception as exc:
-            self._internal_error(f"doctor ({where})", exc)
-        finally:
-            self._doctor_seconds += time.perf_counter() - started
+        return _Guard(self, where)
 
     # --- hooks: model ----------------------------------------------------------
 
@@ -475,23 +487,29 @@ class Doctor:
             self._ensure_preflight()
             if primary:
                 self._flush_eval(bracketed=False)
-            watch.refresh_params(self._name_of)
-            trainable = [i for i, p in enumerate(watch.params) if p.requires_grad]
-            params = [watch.params[i] for i in trainable]
-            losses = self._take_step_losses() if primary else []
-            extra = [torch.stack([l.float().reshape(()) for l in losses]).mean()] if losses else []
             measured = self._measure_gradients_now()
-            grads, extra_values = gradient_stats(params if measured else [], extra)
-            loss = extra_values[0] if extra_values else None
+            losses = self._take_step_losses() if primary else []
+            mean_loss = _mean(losses)
+            if measured or watch.sentinel is None:
+                # the parameter list and its trainable subset are re-read on measured steps only
+                watch.refresh_params(self._name_of)
+                trainable = [i for i, p in enumerate(watch.params) if p.requires_grad]
+                params = [watch.params[i] for i in trainable]
+                grads, extra = gradient_stats(params, [mean_loss] if mean_loss is not None else [])
+                loss = extra[0] if extra else None
+                watch.sentinel = next((p for p in reversed(params) if p.grad is not None), None)
+                grad_norm, grad_norms = grads.global_norm, {watch.names[i]: n for i, n in zip(trainable, grads.norms)}
+            else:
+                loss = mean_loss.item() if mean_loss is not None else None
+                grad_norm, grad_norms = None, {}
             if loss is not None and not math.isfinite(loss):
                 self._report_non_finite_loss(loss)
             self._sample_update_ratio(watch)
-            watch.sentinel = next((p for p in reversed(params) if p.grad is not None), None)
             event = OptimizerStep(
                 step=self.step,
                 lr=float(watch.optimizer.param_groups[0].get("lr", 0.0)),
-                grad_norm=grads.global_norm if measured else None,
-                grad_norms={watch.names[i]: norm for i, norm in zip(trainable, grads.norms)},
+                grad_norm=grad_norm,
+                grad_norms=grad_norms,
                 backwards_since_zero_grad=watch.backwards_since_zero_grad,
                 backwards_since_last_step=watch.backwards_since_step,
                 loss=loss,
@@ -511,7 +529,8 @@ class Doctor:
             if self._is_primary(watch):
                 self.step += 1
                 self._record_history(event, ratio)
-            self._publish("on_after_step", replace(event, step=self.step, update_ratio=ratio))
+            if self._listened("on_after_step"):
+                self._publish("on_after_step", replace(event, step=self.step, update_ratio=ratio))
 
     def _measure_gradients_now(self) -> bool:
         """Every step in the dense phase, every ``sparse_every`` steps after it."""
@@ -653,7 +672,7 @@ class Doctor:
             self._flush_eval(bracketed=False)
             losses = self._take_step_losses()
             if losses:
-                loss = float(torch.stack([l.float().reshape(()) for l in losses]).mean())
+                loss = float(_mean(losses))  # type: ignore[arg-type]
                 if not math.isfinite(loss):
                     self._report_non_finite_loss(loss)
             self._publish("on_run_end", RunEnded(self.step, self.exception))
@@ -786,6 +805,15 @@ def _logits_and_loss(output: Any) -> tuple[torch.Tensor | None, torch.Tensor | N
             return second, first
         return first, None
     return None, None
+
+
+def _mean(losses: list[torch.Tensor]) -> torch.Tensor | None:
+    """The mean of the step's (detached, 0-d) losses, without extra ops for the usual single loss."""
+    if not losses:
+        return None
+    if len(losses) == 1:
+        return losses[0].float()
+    return torch.stack([loss.float().reshape(()) for loss in losses]).mean()
 
 
 def _as_float(value: Any) -> float | None:

@@ -207,3 +207,27 @@ def test_distributed_helpers_in_a_single_process_group(tmp_path: Path) -> None:
         assert distributed.all_reduce_counts({}) == {}
     finally:
         torch.distributed.destroy_process_group()
+
+
+def test_a_bug_in_the_doctor_itself_never_stops_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ftdoctor.runtime.doctor as doctor_module
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("statistics bug")
+
+    monkeypatch.setattr(doctor_module, "gradient_stats", broken)
+    run = train(Spec(steps=4))
+    assert run.error is None and len(run.losses) == 4
+    assert run.doctor.internal_errors and "doctor (optimizer step)" in run.doctor.internal_errors[0]
+
+
+def test_observe_datasets_reaches_the_rules_after_the_preflight() -> None:
+    from ftdoctor.runtime.events import LabelledData
+
+    model = tiny_bert()
+    optimizer = torch.optim.AdamW(model.parameters())
+    with ftdoctor.watch(model, optimizer) as doctor:
+        _steps(model, optimizer, 1)
+        train_data = LabelledData(texts=["a b", "c d"], labels=[0, 1], name="train")
+        doctor.observe_datasets(train=train_data)
+    assert doctor.train_data is train_data and not doctor.internal_errors
