@@ -75,6 +75,19 @@ def dataset_histogram(data: "LabelledData | None") -> LabelHistogram | None:
     return None
 
 
+def host_labels(labels: "torch.Tensor") -> "torch.Tensor":
+    """The labels on the CPU, copied once per batch however many rules read them (one device sync)."""
+    if labels.device.type == "cpu":
+        return labels.detach()
+    key = (id(labels), labels.data_ptr(), labels._version, tuple(labels.shape))
+    if _host_copy.get("key") != key:
+        _host_copy["key"], _host_copy["copy"] = key, labels.detach().cpu()
+    return _host_copy["copy"]  # type: ignore[return-value]
+
+
+_host_copy: dict[str, object] = {}
+
+
 def tensor_histogram(labels: "torch.Tensor | None") -> LabelHistogram | None:
     """The class histogram of an integer label tensor (any shape), else None."""
     if not is_class_id_tensor(labels):
@@ -82,7 +95,7 @@ def tensor_histogram(labels: "torch.Tensor | None") -> LabelHistogram | None:
     import torch
 
     assert labels is not None
-    flat = labels.detach().reshape(-1)
+    flat = host_labels(labels).reshape(-1)
     ignored = flat == IGNORE_INDEX
     values, counts = torch.unique(flat[~ignored], return_counts=True)
     histogram = LabelHistogram(Counter(dict(zip(values.tolist(), counts.tolist()))), integer=True)

@@ -24,7 +24,7 @@ from typing import Any
 from ftdoctor.runtime.events import BatchSeen, ForwardDone, LabelledData, LossInput, Preflight
 from ftdoctor.runtime.rule import register_runtime_rule
 from ftdoctor.runtime.rules._datasets import DatasetRule
-from ftdoctor.runtime.rules._labels import IGNORE_INDEX, dataset_histogram, is_class_id_tensor
+from ftdoctor.runtime.rules._labels import IGNORE_INDEX, dataset_histogram, host_labels, is_class_id_tensor
 from ftdoctor.runtime.rules._losses import CROSS_ENTROPY, NLL, class_dim, loss_family
 from ftdoctor.runtime.rules._models import class_count, is_classifier
 
@@ -90,7 +90,7 @@ class LabelOutOfRange(DatasetRule):
     def _judge_tensor(self, step: int, labels: Any, classes: int, source: str) -> None:
         if not is_class_id_tensor(labels) or labels.numel() == 0:
             return
-        valid = labels.detach().reshape(-1)
+        valid = host_labels(labels).reshape(-1)
         valid = valid[valid != IGNORE_INDEX]
         if valid.numel() == 0:
             return

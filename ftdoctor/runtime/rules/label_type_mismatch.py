@@ -25,6 +25,7 @@ from typing import Any
 
 from ftdoctor.runtime.events import BatchSeen, Preflight
 from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
+from ftdoctor.runtime.rules._labels import host_labels
 
 AUTO = None
 SINGLE_LABEL = "single_label_classification"
@@ -92,7 +93,7 @@ class LabelTypeMismatch(RuntimeRule):
     def _diagnose_single_output(self, labels: Any) -> Diagnosis | None:
         if self.problem_type is not AUTO or labels.dtype.is_floating_point:
             return None  # explicit choice, or float regression targets
-        distinct = labels.unique()
+        distinct = host_labels(labels).unique()
         shown = ", ".join(str(v) for v in distinct[:6].tolist())
         return (
             f"num_labels=1 makes transformers train a regression (MSELoss) on these {labels.dtype} labels "
@@ -113,7 +114,7 @@ class LabelTypeMismatch(RuntimeRule):
         )
 
     def _diagnose_vectors(self, labels: Any) -> Diagnosis | None:
-        one_hot = _is_one_hot(labels)
+        one_hot = _is_one_hot(host_labels(labels))
         if labels.dtype.is_floating_point and self.problem_type is AUTO and not one_hot:
             return None  # multi-hot float targets: genuine multi-label classification
         if labels.dtype.is_floating_point and self.problem_type is AUTO:
