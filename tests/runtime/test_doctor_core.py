@@ -228,6 +228,9 @@ def test_observe_datasets_reaches_the_rules_after_the_preflight() -> None:
     optimizer = torch.optim.AdamW(model.parameters())
     with ftdoctor.watch(model, optimizer) as doctor:
         _steps(model, optimizer, 1)
-        train_data = LabelledData(texts=["a b", "c d"], labels=[0, 1], name="train")
-        doctor.observe_datasets(train=train_data)
+        texts = [f"review number {i} was fine" for i in range(40)]
+        train_data = LabelledData(texts=texts, labels=[i % 2 for i in range(40)], name="train")
+        val_data = LabelledData(texts=texts[:20], labels=[i % 2 for i in range(20)], name="validation")
+        doctor.observe_datasets(train=train_data, val=val_data)
     assert doctor.train_data is train_data and not doctor.internal_errors
+    assert "train-val-overlap" in {f.rule for f in doctor.findings}  # judged although the preflight had passed
