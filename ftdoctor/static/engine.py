@@ -7,6 +7,7 @@ and query the :class:`~ftdoctor.static.model.ModuleModel`.
 from __future__ import annotations
 
 import ast
+import gc
 import os
 import warnings
 
@@ -31,7 +32,18 @@ def check_source(source: str, path: str, settings: Settings | None = None) -> li
     rule (and, with env FTDOCTOR_DEBUG=1, re-raised). Findings carry `path` as given.
     Suppression comments are NOT applied here (the surface applies them).
     """
-    settings = settings or Settings()
+    # The cyclic collector would repeatedly traverse the whole AST while the model allocates; the few
+    # cycles a check creates are collected once it is re-enabled.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _check(source, path, settings or Settings())
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _check(source: str, path: str, settings: Settings) -> list[Finding]:
     try:
         module = _build(source, path)
     except SyntaxError as error:

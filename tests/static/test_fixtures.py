@@ -18,7 +18,10 @@ from ftdoctor.static.checker import check_notebook
 from ftdoctor.static.engine import check_source
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "scripts"
-SCRIPTS = sorted(p for p in FIXTURES.rglob("*") if p.suffix in (".py", ".ipynb"))
+SCRIPTS = sorted(
+    p for p in FIXTURES.rglob("*")
+    if p.suffix in (".py", ".ipynb") and not any(part.startswith(".") for part in p.relative_to(FIXTURES).parts)
+)
 BAD = [p for p in SCRIPTS if p.name.startswith("bad_")]
 GOOD = [p for p in SCRIPTS if p.name.startswith("good_") or p.parent.name == "clean"]
 STATIC_SLUGS = [doc.slug for doc in rules_of_kind("static")]
@@ -39,7 +42,7 @@ def fixture_id(path: Path) -> str:
 
 
 def test_fixture_folders_are_rule_slugs() -> None:
-    folders = {p.name for p in FIXTURES.iterdir() if p.is_dir()}
+    folders = {p.name for p in FIXTURES.iterdir() if p.is_dir() and not p.name.startswith(".")}
     assert folders - {"clean"} <= set(STATIC_SLUGS), folders - set(STATIC_SLUGS)
 
 

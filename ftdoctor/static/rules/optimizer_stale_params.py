@@ -115,7 +115,10 @@ def _recreated_after(module: "ModuleModel", optimizer: Binding, scope: Scope, at
             if binding.name == optimizer.name and binding.position > at and binding.kind == "optimizer" \
                     and binding.info.origin is None:
                 return True
-    return any(call_name(c) == "add_param_group" and position(c) > at for c in scope.calls)
+    return any(
+        call_name(c) == "add_param_group" and position(c) > at and expr_key(c.func.value) == optimizer.name  # type: ignore[attr-defined]
+        for c in scope.calls
+    )
 
 
 def _short(node: ast.AST | None) -> str:
