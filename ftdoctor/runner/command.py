@@ -101,10 +101,13 @@ def run_config(config_path: str | None, options: RunOptions) -> int:
     config = config.with_overrides(max_steps=options.max_steps, seed=options.seed)
     _prefer_offline(config.model)
     from ftdoctor.runner.display import make_display
+    from ftdoctor.runner.distributed import SilentDisplay, process_group
     from ftdoctor.runner.train import run_reference
 
-    result = run_reference(config, settings=options.settings, display=make_display(quiet=options.quiet))
-    return finish_run(result.report, options, interrupted=result.interrupted, crashed=result.error is not None)
+    with process_group() as ranks:  # torchrun / accelerate launch: one rank per process, rank 0 speaks
+        display = make_display(quiet=options.quiet) if ranks.is_main else SilentDisplay()
+        result = run_reference(config, settings=options.settings, display=display)
+        return finish_run(result.report, options, interrupted=result.interrupted, crashed=result.error is not None)
 
 
 def _prefer_offline(model: str) -> None:

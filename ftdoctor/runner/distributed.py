@@ -63,6 +63,9 @@ def process_group() -> Iterator[Ranks]:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
         yield Ranks(rank=dist.get_rank(), world_size=dist.get_world_size())
+        # No rank leaves before rank 0 has printed and written the report: a
+        # launcher stops the whole job as soon as one rank exits non-zero.
+        dist.barrier()
     finally:
         if created and dist.is_initialized():
             dist.destroy_process_group()
@@ -118,7 +121,7 @@ def start_epoch(loader: Any, epoch: int) -> None:
         set_epoch(epoch)
 
 
-def run_details(label_counts: dict[int, int], *, collective: bool) -> dict[str, Any]:
+def rank_details(label_counts: dict[int, int], *, collective: bool) -> dict[str, Any]:
     """``world_size`` and ``labels_seen``: the training labels every rank's doctor saw, summed over ranks.
 
     ``collective`` must be the same on every rank (it is an all-reduce); pass

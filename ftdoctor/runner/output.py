@@ -39,10 +39,15 @@ def finish_run(report: Report, options: RunOptions, *, interrupted: bool = False
     contract's rule for scripts); an interrupted one exits 130 after writing
     its partial report.
     """
-    if options.report_dir:
-        written = write_report_dir(report, options.report_dir)
-        print(f"ftdoctor: report written to {written / 'report.html'}", file=sys.stderr)
-    print_report(report, options)
+    from ftdoctor.runner.distributed import is_main_process
+
+    if is_main_process():  # under torchrun every rank has a report; rank 0's is the one shown
+        if options.report_dir:
+            written = write_report_dir(report, options.report_dir)
+            print(f"ftdoctor: report written to {written / 'report.html'}", file=sys.stderr)
+        print_report(report, options)
+    elif not (interrupted or crashed):
+        return 0  # rank 0's findings are the job's verdict and exit code
     if interrupted:
         return EXIT_INTERRUPTED
     if crashed:

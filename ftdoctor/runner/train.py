@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ftdoctor.findings import Finding, Report
 from ftdoctor.runner.config import RunConfig
 from ftdoctor.runner.data import Splits, TextDataset, load_splits
+from ftdoctor.runner.distributed import parallel_model, rank_details, shard_sampler, start_epoch
 from ftdoctor.runner.inject import LoopBehaviour, apply_mistakes
 from ftdoctor.runner.metrics import Evaluation, final_metrics
 from ftdoctor.runner.models import LoadedModel, load_model
@@ -158,9 +159,11 @@ def _loader(data: TextDataset, loaded: LoadedModel, batch_size: int, shuffle_see
         for i, label in enumerate(data.labels)
     ]
     generator = torch.Generator().manual_seed(shuffle_seed) if shuffle_seed is not None else None
+    # Under torchrun each rank trains on its own shard; evaluation data stays whole on every rank.
+    shard = shard_sampler(features, shuffle=True, seed=shuffle_seed) if shuffle_seed is not None else None
     return DataLoader(
-        features, batch_size=batch_size, shuffle=shuffle_seed is not None, generator=generator,
-        collate_fn=DataCollatorWithPadding(loaded.tokenizer),
+        features, batch_size=batch_size, shuffle=shuffle_seed is not None and shard is None, sampler=shard,
+        generator=generator, collate_fn=DataCollatorWithPadding(loaded.tokenizer),
     )
 
 
@@ -191,13 +194,15 @@ def _train(prepared: Prepared, doctor: Any, display: Display, state: LoopState) 
 
 def _optimize(prepared: Prepared, doctor: Any, display: Display, state: LoopState) -> None:
     model, optimizer, behaviour = prepared.loaded.model, prepared.optimizer, prepared.behaviour
+    trained = parallel_model(model)  # DDP under torchrun; the doctor keeps watching the inner model
     eval_every = prepared.config.train.eval_every
     model.train()
-    for _ in range(prepared.config.train.epochs):
+    for epoch in range(prepared.config.train.epochs):
+        start_epoch(prepared.train_loader, epoch)
         for batch in prepared.train_loader:
             if behaviour.clears_grads:
                 optimizer.zero_grad()
-            loss = _training_loss(model, batch, behaviour)
+            loss = _training_loss(trained, batch, behaviour)
             loss.backward()
             optimizer.step()
             prepared.scheduler.step()
@@ -270,4 +275,7 @@ def _assemble_report(prepared: Prepared, doctor: Any, state: LoopState) -> Repor
     flat, per_class, confusion = final_metrics(last, prepared.splits.label_names, prepared.loaded.model.config.num_labels)
     report = doctor.report(metrics=flat)
     report.extra.update(run_details(prepared, doctor, state, per_class, confusion))
+    # an all-reduce: skipped after a crash, when the other ranks may never get here
+    collective = state.error is None and not state.interrupted
+    report.extra["run"].update(rank_details(doctor.label_counts, collective=collective))
     return report
