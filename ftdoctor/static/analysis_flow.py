@@ -51,6 +51,10 @@ ACCUMULATE = "accumulate"
 #: how many levels of calls into this module's functions a loop body is followed
 MAX_CALL_DEPTH = 4
 
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+#: every node the model treats as a loop: statements and comprehensions
+LOOP_NODES = (ast.For, ast.AsyncFor, ast.While, *COMPREHENSIONS)
+
 _EVAL_FUNCTION = re.compile(r"eval|valid|test|predict|infer|score|metric", re.I)
 _MODEL_NAME = re.compile(r"(^|_)(model|net|network|bert|encoder|classifier|student|backbone)(_|$)", re.I)
 _NO_GRAD = ("no_grad", "inference_mode")
@@ -103,7 +107,7 @@ class Event:
     loops: tuple[ast.AST, ...]  # nested loops between the analysed loop and the event
     grad_disabled: bool
     argument: ast.expr | None = None  # backward: the loss; accumulate: the added value; step: scaler's optimizer
-    frame: Frame | None = None
+    frame: Frame | None = field(default=None, repr=False)
     order: int = 0
 
     @property
@@ -133,21 +137,42 @@ class Loop:
     node: ast.AST
     scope: Scope
     module: "ModuleModel" = field(repr=False)
+    #: definitions of the functions the event walk went into (filled with :attr:`events`)
+    followed_functions: frozenset[ast.AST] = field(default=frozenset(), repr=False)
 
     @property
     def line(self) -> int:
         return getattr(self.node, "lineno", 0)
+
+    @property
+    def is_comprehension(self) -> bool:
+        return isinstance(self.node, COMPREHENSIONS)
+
+    @property
+    def iterable(self) -> ast.expr | None:
+        """What the loop iterates (``loader`` in ``for batch in loader`` or ``[... for batch in loader]``)."""
+        if isinstance(self.node, (ast.For, ast.AsyncFor)):
+            return self.node.iter
+        if isinstance(self.node, COMPREHENSIONS):
+            return self.node.generators[0].iter
+        return None
 
     @cached_property
     def events(self) -> list[Event]:
         walker = _Walker(self.module, self)
         root = Frame(self.scope)
         disabled = grad_disabled_at(self.module, self.node)
+        visiting = frozenset({self.scope.node})
         if isinstance(self.node, ast.While):
-            walker.walk_expression(self.node.test, root, (), (), disabled, None, 0, frozenset())
-        walker.walk_block(getattr(self.node, "body", []), root, (), (), disabled, None, 0, frozenset({self.scope.node}))
+            walker.walk_expression(self.node.test, root, (), (), disabled, None, 0, visiting)
+        if isinstance(self.node, COMPREHENSIONS):
+            for part in _comprehension_body(self.node):
+                walker.walk_expression(part, root, (), (), disabled, None, 0, visiting)
+        else:
+            walker.walk_block(getattr(self.node, "body", []), root, (), (), disabled, None, 0, visiting)
         for index, event in enumerate(walker.events):
             event.order = index
+        self.followed_functions = walker.followed
         return walker.events
 
     def of_kind(self, *kinds: str, max_depth: int | None = None) -> list[Event]:
@@ -187,32 +212,51 @@ class Loop:
 
     @cached_property
     def is_evaluation(self) -> bool:
-        """Calls a model, never runs backward, is not model code and not part of a training step."""
+        """Calls a model and never runs backward, outside model code. Inside a training loop of the same
+        function it must not feed that loop's backward; in a function a training loop calls, the function
+        must be named for evaluation (``evaluate``, ``validate``, ``test_*``, ``predict``...)."""
         if self.has(BACKWARD) or not self.has(FORWARD) or self.in_trainer_subclass:
             return False
         if _in_model_class(self.module, self.scope):
             return False
-        if self.feeds_backward():
-            return False
-        if not any(self.node in e.loops for loop in self.module.training_loops() for e in loop.events):
-            return True
-        return any(_EVAL_FUNCTION.search(s.short_name) for s in _function_chain(self.scope))
+        enclosing = [loop for loop in self._enclosing_loops() if loop.is_training]
+        if enclosing:
+            return not any(self._feeds_backward_of(loop) for loop in enclosing)
+        function = self.scope.node
+        called_in_training = any(
+            function in loop.events_followed() for loop in self.module.training_loops() if loop is not self
+        )
+        return not called_in_training or any(_EVAL_FUNCTION.search(s.short_name) for s in _function_chain(self.scope))
 
-    def feeds_backward(self) -> bool:
-        """True when a name bound inside this loop is backpropagated by an enclosing training loop of the
-        same function (``for chunk in batch: total += model(chunk).loss`` then ``total.backward()``)."""
-        bound = {expr_key(t) for node in ast.walk(self.node) if isinstance(node, (ast.Assign, ast.AugAssign))
-                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target])}
-        bound.discard(None)
+    def events_followed(self) -> frozenset[ast.AST]:
+        """Definitions of the functions this loop's walk went into."""
+        self.events  # noqa: B018 - computing the events records them
+        return self.followed_functions
+
+    def _enclosing_loops(self) -> Iterator["Loop"]:
         for ancestor in self.module.ancestors(self.node):
             if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-                return False  # a function's result feeding backward is seen by the training loop calling it
-            loop = self.module.loop(ancestor) if isinstance(ancestor, (ast.For, ast.AsyncFor, ast.While)) else None
-            if loop is not None and loop.is_training:
-                for event in loop.of_kind(BACKWARD):
-                    names = {n.id for n in ast.walk(event.argument)} if event.argument is not None else set()
-                    if names & bound:
-                        return True
+                return
+            if isinstance(ancestor, LOOP_NODES):
+                loop = self.module.loop(ancestor)
+                if loop is not None:
+                    yield loop
+
+    def _feeds_backward_of(self, training: "Loop") -> bool:
+        """True when what this loop computes is backpropagated by ``training`` (``for chunk in batch:
+        total += model(chunk).loss`` then ``total.backward()``; ``sum(model(c).loss for c in chunks).backward()``)."""
+        if isinstance(self.node, COMPREHENSIONS):
+            statement = self.module.enclosing_statement(self.node)
+            targets = _assigned_names(statement) if statement is not None else set()
+        else:
+            targets = {name for node in ast.walk(self.node) for name in _assigned_names(node)}
+        for event in training.of_kind(BACKWARD):
+            if event.argument is None:
+                continue
+            if any(ancestor is event.node for ancestor in self.module.ancestors(self.node)):
+                return True
+            if {n.id for n in ast.walk(event.argument) if isinstance(n, ast.Name)} & targets:
+                return True
         return False
 
     @cached_property
@@ -240,9 +284,33 @@ class Loop:
         for ancestor in self.module.ancestors(self.node):
             if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 return None
-            if isinstance(ancestor, (ast.For, ast.AsyncFor, ast.While)):
+            if isinstance(ancestor, LOOP_NODES):
                 return self.module.loop(ancestor)
         return None
+
+
+def _comprehension_body(node: ast.AST) -> list[ast.AST]:
+    """What a comprehension evaluates per item: the filters, inner iterables, and the element."""
+    parts: list[ast.AST] = []
+    for index, generator in enumerate(node.generators):  # type: ignore[attr-defined]
+        if index:
+            parts.append(generator.iter)
+        parts.extend(generator.ifs)
+    if isinstance(node, ast.DictComp):
+        parts += [node.key, node.value]
+    else:
+        parts.append(node.elt)  # type: ignore[attr-defined]
+    return parts
+
+
+def _assigned_names(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        targets = [node.target]
+    else:
+        return set()
+    return {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)}
 
 
 def build_loops(module: "ModuleModel") -> list["Loop"]:
@@ -330,6 +398,7 @@ class _Walker:
         self.module = module
         self.loop = loop
         self.events: list[Event] = []
+        self.followed: frozenset[ast.AST] = frozenset()
 
     # ------------------------------------------------------------- statements
     def walk_block(
@@ -496,6 +565,7 @@ class _Walker:
             if (arg := argument_for(callee, param, call)) is not None
         )
         inner = Frame(callee, mapping, frame)
+        self.followed |= {callee.node}
         off = disabled or any(is_grad_disabling(d, self.module) for d in callee.decorators)
         body = getattr(callee.node, "body", [])
         self.walk_block(body, inner, guards, loops, off, site, depth + 1, visiting | {callee.node})

@@ -42,6 +42,7 @@ _BUILTINS = frozenset(dir(builtins))
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 _CONTEXTS = (ast.Load, ast.Store, ast.Del)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 LoopNode = ast.For | ast.AsyncFor | ast.While
 
@@ -66,6 +67,9 @@ class Scope:
     calls: list[ast.Call] = field(default_factory=list)
     loops: list[ast.AST] = field(default_factory=list)
     functions: dict[str, "Scope"] = field(default_factory=dict)  # nested defs by simple name
+
+    def __repr__(self) -> str:
+        return f"Scope({self.kind} {self.name!r})"
 
     @property
     def short_name(self) -> str:
@@ -114,6 +118,9 @@ class Binding:
     source: str
     module: "ModuleModel" = field(repr=False)
     index: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Binding({self.name!r}, line {self.line}, {self.source})"
 
     @property
     def line(self) -> int:
@@ -470,7 +477,8 @@ class ModuleModel:
 
     # ----------------------------------------------------------------- loops
     def loops(self) -> list["Loop"]:
-        """Every ``for``/``while`` loop with its protocol events (see :mod:`ftdoctor.static.analysis_flow`)."""
+        """Every ``for``/``while`` loop and comprehension, with its protocol events
+        (see :mod:`ftdoctor.static.analysis_flow`; ``Loop.iterable`` is what it iterates)."""
         if "loops" not in self._cache:
             from ftdoctor.static.analysis_flow import build_loops
 
@@ -547,7 +555,7 @@ class _Builder:
     _RECORDED = frozenset({
         ast.Call, ast.Attribute, ast.For, ast.AsyncFor, ast.While, ast.Assign, ast.AnnAssign, ast.AugAssign,
         ast.NamedExpr, ast.Import, ast.ImportFrom, ast.With, ast.AsyncWith, ast.FunctionDef, ast.AsyncFunctionDef,
-        ast.ClassDef,
+        ast.ClassDef, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp,
     })
 
     @staticmethod
@@ -570,6 +578,10 @@ class _Builder:
             scope.loops.append(node)
             if not isinstance(node, ast.While):
                 self._bind_target(node.target, node.iter, node, scope, "for")
+        elif isinstance(node, _COMPREHENSIONS):
+            # a loop too (`[model(**b) for b in loader]`); its targets live in its own scope: not bound here
+            module.all_loops.append(node)
+            scope.loops.append(node)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
             self._record_assignment(node, scope)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):

@@ -232,3 +232,192 @@ def test_dataloader_batches_and_dicts() -> None:
     kinds = {b.name: b.kind for b in module.all_bindings()}
     assert kinds["batch"] == "batch" and kinds["moved"] == "dict" and kinds["step"] == "unknown"
     assert module.binding_of_key("batch", module.module_scope).info.origin.name == "loader"
+
+
+# --------------------------------------------------------------------------- loops and events
+def kinds(loop) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(e.kind, e.text) for e in loop.events]
+
+
+def test_calls_are_followed_three_levels_deep_with_arguments_mapped() -> None:
+    module = model_of(
+        """
+        import torch
+        from transformers import AutoModelForSequenceClassification
+        model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")
+        opt = torch.optim.AdamW(model.parameters(), lr=2e-5)
+
+        def level3(o):
+            o.step()
+            o.zero_grad()
+
+        def level2(m, o, b):
+            m(**b).loss.backward()
+            level3(o)
+
+        def level1(m, o, b):
+            level2(m, o, b)
+
+        for batch in loader:
+            level1(model, opt, batch)
+        """
+    )
+    (loop,) = module.training_loops()
+    assert [e.kind for e in loop.events] == ["forward", "backward", "step", "zero_grad"]
+    step = loop.of_kind("step")[0]
+    assert step.target is not None and step.target.name == "opt" and step.target.kind == "optimizer"
+    assert step.site.lineno == 19  # located at the call in the loop, not inside level3
+    assert step.node.lineno == 8
+
+
+def test_nested_epoch_loop_is_not_the_training_loop() -> None:
+    module = model_of(
+        """
+        for epoch in range(3):
+            optimizer.zero_grad()
+            for batch in loader:
+                model(**batch).loss.backward()
+                optimizer.step()
+        """
+    )
+    outer, inner = module.loops()
+    assert not outer.is_training and inner.is_training
+    assert outer.of_kind("step")[0].depth == 1
+
+
+def test_accumulation_guard_and_accelerate_accumulation() -> None:
+    manual = model_of(
+        """
+        for i, batch in enumerate(loader):
+            (model(**batch).loss / 4).backward()
+            if (i + 1) % 4 == 0 or i == last:
+                optimizer.step()
+                optimizer.zero_grad()
+        """
+    )
+    (loop,) = manual.training_loops()
+    assert loop.accumulation_guard is not None and not loop.uses_accelerate_accumulation
+    zero, step = loop.of_kind("zero_grad")[0], loop.of_kind("step")[0]
+    assert zero.under(loop.accumulation_guard.node) and step.under(loop.accumulation_guard.node)
+
+    accelerated = model_of(
+        """
+        from accelerate import Accelerator
+        accelerator = Accelerator(gradient_accumulation_steps=4)
+        for batch in loader:
+            with accelerator.accumulate(model):
+                accelerator.backward(model(**batch).loss)
+                optimizer.step()
+                optimizer.zero_grad()
+        """
+    )
+    (loop,) = accelerated.training_loops()
+    assert loop.uses_accelerate_accumulation and loop.accumulation_guard is None
+    assert loop.of_kind("backward")[0].text == "model(**batch).loss"
+
+
+def test_branch_exclusivity_of_events() -> None:
+    module = model_of(
+        """
+        for batch in loader:
+            loss = model(**batch).loss
+            loss.backward()
+            if ok(loss):
+                optimizer.step()
+            else:
+                optimizer.zero_grad()
+        """
+    )
+    (loop,) = module.training_loops()
+    step, zero = loop.of_kind("step")[0], loop.of_kind("zero_grad")[0]
+    assert step.exclusive_with(zero) and zero.exclusive_with(step)
+    assert not step.exclusive_with(loop.of_kind("backward")[0])
+
+
+def test_evaluation_loops_and_grad_state() -> None:
+    module = model_of(
+        """
+        import torch
+        from transformers import AutoModelForSequenceClassification
+        model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")
+
+        @torch.no_grad()
+        def validate(m, loader):
+            for b in loader:
+                m(**b)
+
+        def compute_loss(m, chunks):
+            total = 0
+            for c in chunks:
+                total = total + m(**c).loss
+            return total
+
+        for batch in train_loader:
+            compute_loss(model, batch).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            validate(model, val_loader)
+        """
+    )
+    by_line = {loop.line: loop for loop in module.loops()}
+    assert by_line[8].is_evaluation and by_line[8].of_kind("forward")[0].grad_disabled
+    assert not by_line[13].is_evaluation  # feeds the training loop's backward
+    assert by_line[17].is_training and not by_line[17].is_evaluation
+
+
+def test_trainer_subclass_loops_are_not_training_loops() -> None:
+    module = model_of(
+        """
+        from transformers import Trainer
+        class MyTrainer(Trainer):
+            def training_step(self, model, inputs):
+                for _ in range(2):
+                    model(**inputs).loss.backward()
+                    self.optimizer.step()
+        """
+    )
+    assert module.loops() and not module.training_loops()
+
+
+# --------------------------------------------------------------------------- constants
+def test_constants_follow_names_argparse_dicts_and_dataclasses() -> None:
+    from ftdoctor.static.constants import UNKNOWN, resolve_constant
+
+    module = model_of(
+        """
+        import argparse
+        from dataclasses import dataclass
+        BASE_LR = 1e-5
+        LR = BASE_LR * 2
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--learning-rate", type=float, default="3e-5")
+        args = parser.parse_args()
+        config = {"lr": 5e-5, "epochs": 3}
+        cfg = dict(lr=7e-5)
+
+        @dataclass
+        class Hyper:
+            lr: float = 4e-5
+
+        hp = Hyper()
+        use(LR, args.learning_rate, config["lr"], cfg["lr"], config.get("warmup", 0.1), hp.lr, unknown_name)
+        """
+    )
+    call = first_call(module, "use")
+    assert [resolve_constant(module, arg) for arg in call.args] == [2e-5, 3e-5, 5e-5, 7e-5, 0.1, 4e-5, UNKNOWN]
+
+
+# --------------------------------------------------------------------------- node index and source text
+def test_nodes_index_and_exact_source_segments() -> None:
+    module = model_of('label = "café"\nvalue = compute(\n    label,\n    "ünïcode")\n')
+    calls = module.nodes(ast.Call)
+    assert calls == module.calls()
+    assert module.source_segment(calls[0]) == 'compute(\n    label,\n    "ünïcode")'
+    assert module.source_segment(module.nodes(ast.Constant)[0]) == '"café"'
+    assert len(module.nodes(ast.Assign, ast.Call)) == 3
+
+
+def test_relative_and_star_imports() -> None:
+    module = model_of("from . import helpers\nfrom .data import load\nfrom torch.nn import *\nhelpers.f()\nload()\n")
+    names = [module.qualified_name(call.func) for call in module.calls()]
+    assert names == [".helpers.f", ".data.load"]

@@ -468,3 +468,43 @@ def test_seed_rule_is_info_and_silent_without_training() -> None:
     body = "model.train()\nfor batch in loader:\n    optimizer.zero_grad()\n    model(**batch).loss.backward()\n    optimizer.step()\n"
     findings = check_source(HEADER.replace("set_seed(0)\n", "") + body, "noseed.py")
     assert [(f.rule, f.severity.value) for f in findings] == [("seed-not-set", "info")]
+
+
+# ------------------------------------------------------------------ comprehensions and inline evaluation
+def test_comprehension_over_validation_data_is_an_evaluation_loop() -> None:
+    body = """
+    model.eval()
+    val_losses = [model(**batch).loss.item() for batch in val_loader]
+    """
+    assert rules_of(body)["missing-no-grad-eval"] == [12]
+    assert not triggers("missing-no-grad-eval", body.replace("model.eval()", "model.eval()\ntorch.set_grad_enabled(False)"))
+
+
+def test_comprehension_whose_sum_is_backpropagated_is_training() -> None:
+    body = """
+    model.train()
+    for batch in loader:
+        optimizer.zero_grad()
+        loss = sum(model(**chunk).loss for chunk in split(batch))
+        loss.backward()
+        optimizer.step()
+        (sum(model(**c).loss for c in split(batch)) / 2).backward()
+    """
+    found = rules_of(body)
+    assert "missing-no-grad-eval" not in found and "missing-eval-mode" not in found
+
+
+def test_inline_validation_inside_training_loop_needs_no_grad() -> None:
+    body = """
+    model.train()
+    for step, batch in enumerate(loader):
+        optimizer.zero_grad()
+        model(**batch).loss.backward()
+        optimizer.step()
+        if step % 100 == 0:
+            model.eval()
+            for val_batch in val_loader:
+                print(model(**val_batch).loss.item())
+            model.train()
+    """
+    assert rules_of(body) == {"missing-no-grad-eval": [18]}
