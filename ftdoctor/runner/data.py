@@ -96,11 +96,15 @@ def _read_file(path: str, key: str) -> Columns:
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()
+    if Path(path).stat().st_size == 0:
+        raise DataError(f"{path} ({key}): the file is empty")
     with tempfile.TemporaryDirectory(prefix="ftdoctor-datasets-") as cache_dir:
         try:
             dataset = load_dataset(builder, data_files=path, split="train", cache_dir=cache_dir, keep_in_memory=True)
         except Exception as exc:  # datasets raises many types for unreadable files
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "corresponds to no data" in detail:  # a csv with a header and no rows
+                raise DataError(f"{path} ({key}): the dataset is empty (no rows)") from None
             raise DataError(f"{path} ({key}): cannot read it as {builder}: {detail}") from None
         return dataset.to_dict()
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from torch.utils.data import DataLoader
 
 MAX_LENGTH = 128  # tokens; the bundled reviews are far shorter
-TRAIN_ESTIMATE_SIZE = 512  # training examples re-scored at each evaluation, for the train/val gap
+TRAIN_ESTIMATE_SIZE = 256  # training examples re-scored at each evaluation, for the train/val gap
 
 
 class Display(Protocol):
@@ -90,7 +90,8 @@ def run_reference(config: RunConfig, *, settings: Settings, display: Display) ->
             _train(prepared, doctor, display, state)
         finally:
             display.stop()
-        report = _assemble_report(prepared, doctor, state)
+    # After detaching: the doctor has judged the end of the run too.
+    report = _assemble_report(prepared, doctor, state)
     return RunResult(report, state.interrupted, state.error)
 
 
