@@ -89,18 +89,11 @@ _host_copy: dict[str, object] = {}
 
 
 def tensor_histogram(labels: "torch.Tensor | None") -> LabelHistogram | None:
-    """The class histogram of an integer label tensor (any shape), else None."""
+    """The class histogram of an integer label tensor (any shape; meant for one batch), else None."""
     if not is_class_id_tensor(labels):
         return None
-    import torch
-
     assert labels is not None
-    flat = host_labels(labels).reshape(-1)
-    ignored = flat == IGNORE_INDEX
-    values, counts = torch.unique(flat[~ignored], return_counts=True)
-    histogram = LabelHistogram(Counter(dict(zip(values.tolist(), counts.tolist()))), integer=True)
-    histogram.ignored = int(ignored.sum())
-    return histogram
+    return _histogram(host_labels(labels).reshape(-1).tolist(), integer=True)
 
 
 def is_class_id_tensor(labels: "torch.Tensor | None") -> bool:

@@ -91,10 +91,13 @@ class LabelOutOfRange(DatasetRule):
         if not is_class_id_tensor(labels) or labels.numel() == 0:
             return
         valid = host_labels(labels).reshape(-1)
+        low, high = _bounds(valid)
+        if low >= 0 and high < classes:
+            return  # the common case, without masking
         valid = valid[valid != IGNORE_INDEX]
         if valid.numel() == 0:
             return
-        low, high = (int(value) for value in valid.aminmax())
+        low, high = _bounds(valid)
         if low >= 0 and high < classes:
             return
         outside = int(((valid < 0) | (valid >= classes)).sum())
@@ -117,6 +120,11 @@ class LabelOutOfRange(DatasetRule):
                 "ignore_index": IGNORE_INDEX,
             },
         )
+
+
+def _bounds(labels: Any) -> tuple[int, int]:
+    low, high = labels.aminmax()
+    return int(low), int(high)
 
 
 def _fix(low: int, high: int, num_labels: int) -> str:
