@@ -52,6 +52,7 @@ ACCUMULATE = "accumulate"
 MAX_CALL_DEPTH = 4
 
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_COMPOUND = (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.Match)
 #: every node the model treats as a loop: statements and comprehensions
 LOOP_NODES = (ast.For, ast.AsyncFor, ast.While, *COMPREHENSIONS)
 
@@ -475,8 +476,19 @@ class _Walker:
         self, node: ast.AST, frame: Frame, guards: tuple[Guard, ...], loops: tuple[ast.AST, ...],
         disabled: bool, site: ast.AST | None, depth: int, visiting: frozenset[ast.AST],
     ) -> None:
-        for call in _calls_in_evaluation_order(node):
+        for call in self._calls(node):
             self.on_call(call, frame, guards, loops, disabled, site or call, depth, visiting)
+
+    def _calls(self, node: ast.AST) -> list[ast.Call]:
+        """A simple statement's calls, or a compound statement header's, from the model's index."""
+        if isinstance(node, ast.stmt):
+            return self.module.statement_calls(node)
+        parent = self.module.parent(node)
+        if isinstance(parent, ast.withitem):
+            parent = self.module.parent(parent)
+        if isinstance(parent, _COMPOUND):
+            return [c for c in self.module.statement_calls(parent) if _inside(self.module, c, node)]  # type: ignore[arg-type]
+        return _calls_in_evaluation_order(node)
 
     def on_call(
         self, call: ast.Call, frame: Frame, guards: tuple[Guard, ...], loops: tuple[ast.AST, ...],
@@ -631,6 +643,14 @@ def _last_name(node: ast.AST | None) -> str:
 def _looks_like_model(func: ast.AST) -> bool:
     """An unresolvable callee named like a model (``model``, ``self.net``, ``bert``)."""
     return bool(_MODEL_NAME.search(_last_name(func))) and isinstance(func, (ast.Name, ast.Attribute))
+
+
+def _inside(module: "ModuleModel", node: ast.AST, container: ast.AST) -> bool:
+    while node is not None:
+        if node is container:
+            return True
+        node = module.parents.get(node)  # type: ignore[assignment]
+    return False
 
 
 def _calls_in_evaluation_order(node: ast.AST) -> list[ast.Call]:

@@ -204,6 +204,11 @@ def position(node: ast.AST) -> tuple[int, int]:
     return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
 
 
+def _end_position(node: ast.AST) -> tuple[int, int, int, int]:
+    # a call ends after the calls in its arguments; ties (same end) cannot occur between two calls
+    return (node.end_lineno or 0, node.end_col_offset or 0, -node.lineno, -node.col_offset)  # type: ignore[attr-defined]
+
+
 class ModuleModel:
     """The semantic model of one module. Build it with :func:`build_model`."""
 
@@ -227,6 +232,8 @@ class ModuleModel:
         self.name_attribute_reads: list[ast.Attribute] = []
         #: every node of the tree by its type (see :meth:`nodes`)
         self.nodes_by_type: dict[type, list[ast.AST]] = {}
+        #: the calls each statement makes itself (not those of nested statements or lambdas), in source order
+        self.calls_by_statement: dict[ast.stmt, list[ast.Call]] = {}
         self._cache: dict[object, object] = {}
 
     # ----------------------------------------------------------------- structure
@@ -257,6 +264,12 @@ class ModuleModel:
         found = [n for t in types for n in self.nodes_by_type.get(t, [])]
         found.sort(key=position)
         return found
+
+    def statement_calls(self, statement: ast.stmt) -> list[ast.Call]:
+        """Calls a statement evaluates itself — for compound statements only the header (``if`` test,
+        ``for`` iterable, ``with`` items) — in evaluation order: arguments before the call using them."""
+        calls = self.calls_by_statement.get(statement, [])
+        return sorted(calls, key=_end_position) if len(calls) > 1 else calls
 
     def source_segment(self, node: ast.AST) -> str:
         """The exact source text of ``node`` (like ``ast.get_source_segment`` without re-splitting the file),
@@ -525,12 +538,14 @@ class _Builder:
     def run(self) -> None:
         module = self.module
         parents, scopes, by_type = module.parents, module.scope_by_node, module.nodes_by_type
-        recorded = self._RECORDED
+        calls_by_statement = module.calls_by_statement
+        recorded, outer_fields, stmt_type = self._RECORDED, self._OUTER_FIELDS, ast.stmt
         record = self._record
-        stack: list[tuple[ast.AST, ast.AST | None, Scope]] = [(module.tree, None, module.module_scope)]
+        Entry = tuple[ast.AST, "ast.AST | None", Scope, "ast.stmt | None"]
+        stack: list[Entry] = [(module.tree, None, module.module_scope, None)]
         pop, push = stack.pop, stack.append
         while stack:
-            node, parent, scope = pop()
+            node, parent, scope, statement = pop()
             if parent is not None:
                 parents[node] = parent
             scopes[node] = scope
@@ -541,15 +556,23 @@ class _Builder:
             else:
                 group.append(node)
             inner = record(node, scope) if node_type in recorded else None
+            if node_type is ast.Call and statement is not None:
+                calls_by_statement.setdefault(statement, []).append(node)  # type: ignore[arg-type]
+            if node_type is ast.Lambda:
+                statement = None  # a lambda's calls run when it is called, not with its statement
             # children in reverse source order so that popping visits them in source order
             for name in reversed(node._fields):
                 value = getattr(node, name, None)
+                child_scope = scope if inner is None or name in outer_fields else inner
                 if isinstance(value, list):
                     for item in reversed(value):
                         if isinstance(item, ast.AST):
-                            push((item, node, self._child_scope(node, name, scope, inner)))
+                            push((item, node, child_scope, item if isinstance(item, stmt_type) else statement))
                 elif isinstance(value, ast.AST) and not isinstance(value, _CONTEXTS):
-                    push((value, node, self._child_scope(node, name, scope, inner)))
+                    push((value, node, child_scope, value if isinstance(value, stmt_type) else statement))
+
+    #: fields of a def/class that run in the enclosing scope (decorators, bases, return annotation)
+    _OUTER_FIELDS = frozenset({"decorator_list", "returns", "bases", "keywords"})
 
     #: node types the pass records something about (everything else only gets parent and scope)
     _RECORDED = frozenset({
@@ -557,13 +580,6 @@ class _Builder:
         ast.NamedExpr, ast.Import, ast.ImportFrom, ast.With, ast.AsyncWith, ast.FunctionDef, ast.AsyncFunctionDef,
         ast.ClassDef, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp,
     })
-
-    @staticmethod
-    def _child_scope(node: ast.AST, field_name: str, scope: Scope, inner: Scope | None) -> Scope:
-        """Decorators, bases, return annotations run in the enclosing scope; bodies and parameters in the def's."""
-        if inner is None or field_name in ("decorator_list", "returns", "bases", "keywords"):
-            return scope
-        return inner
 
     def _record(self, node: ast.AST, scope: Scope) -> Scope | None:
         module = self.module
