@@ -410,6 +410,13 @@ def test_sorted_balanced_batches_are_not_imbalance() -> None:
     assert rule.findings == []
 
 
+def test_a_dataset_given_after_some_batches_replaces_the_batch_estimate() -> None:
+    rule = feed(make(ClassImbalance), preflight(), *stream(shuffled({0: 16, 1: 16}), 16))
+    assert rule.findings == []
+    feed(rule, DatasetsSeen(2, labelled([0] * 95 + [1] * 5), None))
+    assert only(rule).step == 2 and only(rule).evidence["source"] == "the train dataset"
+
+
 def test_regression_heads_are_not_judged_for_imbalance() -> None:
     assert feed(make(ClassImbalance), preflight(num_labels=1, train=labelled([0] * 99 + [1]))).findings == []
 
@@ -524,6 +531,13 @@ def test_without_a_dataset_a_sorted_stream_is_caught_once_the_second_class_arriv
     finding = only(rule)
     assert finding.evidence["class_shares_from"] == "batches"
     assert 20 <= finding.evidence["batches_seen"] <= 26
+
+
+def test_a_dataset_given_late_judges_the_batches_already_seen() -> None:
+    rule = feed(make(UnshuffledBatches), preflight(), *stream([0] * 48, 16))
+    assert rule.findings == []  # one class so far: no balance to compare with
+    feed(rule, DatasetsSeen(3, labelled([0, 1] * 64), None))
+    assert only(rule).step == 3 and only(rule).evidence["class_shares_from"] == "dataset"
 
 
 def test_eval_batches_and_token_labels_are_ignored() -> None:

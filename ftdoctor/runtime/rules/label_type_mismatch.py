@@ -29,7 +29,6 @@ from ftdoctor.runtime.rules._labels import host_labels
 
 AUTO = None
 SINGLE_LABEL = "single_label_classification"
-MULTI_LABEL = "multi_label_classification"
 
 Diagnosis = tuple[str, str]  # (what is wrong, fix)
 
