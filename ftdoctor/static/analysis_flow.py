@@ -500,7 +500,9 @@ class _Walker:
         if isinstance(func, ast.Attribute) and self._protocol_call(call, func, name, context):
             return
         target = self.resolve(func, frame, call)
-        if target is not None and target.kind == "model" or (target is None or target.kind == "param") and _looks_like_model(func):
+        if target is not None and target.kind == "model" or (
+            (target is None or target.kind in ("param", "unknown")) and self.module.uses_torch and _looks_like_model(func)
+        ):
             self.emit(FORWARD, call, target, ast.unparse(func), *context)
             return
         callee = self.module.resolve_callee(call, frame.scope)
@@ -536,7 +538,7 @@ class _Walker:
             return True
         if name in ("forward", "generate"):
             target = self.resolve(receiver, frame, call)
-            if target is not None and target.kind == "model" or _looks_like_model(receiver):
+            if target is not None and target.kind == "model" or (self.module.uses_torch and _looks_like_model(receiver)):
                 guards, loops, disabled, site, _ = context
                 self.emit(FORWARD, call, target, text, guards, loops, disabled or name == "generate", site, frame)
                 return True

@@ -152,17 +152,25 @@ def is_graph_loss(
             return True
         key = expr_key(node.func)
         binding = module.binding_of_key(key, scope, at) if key else None
-        return binding is not None and binding.kind == "loss"
+        if binding is not None and binding.kind == "loss":
+            return True
+        callee = module.resolve_callee(node, scope)
+        return callee is not None and any(
+            is_graph_loss(module, value, callee, position(value), set(), depth + 1)
+            for value in _returned(module, callee)
+        )
     if isinstance(node, ast.Attribute):
         return node.attr == "loss"
     if isinstance(node, ast.Subscript):
         return isinstance(node.slice, ast.Constant) and node.slice.value == "loss"
     if isinstance(node, ast.BinOp):
         return any(is_graph_loss(module, side, scope, at, backpropagated, depth + 1) for side in (node.left, node.right))
-    if isinstance(node, ast.Name) and node.id in backpropagated:
-        return True
     binding = _reaching(module, node, scope, at)
-    if binding is not None and binding.source in ("assign", "annassign") and binding.value is not None:
-        return is_graph_loss(module, binding.value, module.scope_of(binding.value), binding.position, backpropagated,
-                             depth + 1)
-    return False
+    backpropagated_name = isinstance(node, ast.Name) and node.id in backpropagated
+    if binding is None or binding.source not in ("assign", "annassign") or binding.value is None:
+        return backpropagated_name
+    value_scope = module.scope_of(binding.value)
+    if is_graph_loss(module, binding.value, value_scope, binding.position, backpropagated, depth + 1):
+        return True
+    # whatever produced it (an external helper...), a backpropagated name holds a graph unless it was cut
+    return backpropagated_name and detached_source(module, binding.value, value_scope, binding.position) is None

@@ -42,6 +42,10 @@ _BUILTINS = frozenset(dir(builtins))
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 _CONTEXTS = (ast.Load, ast.Store, ast.Del)
+_TORCH_LIBRARIES = frozenset(
+    {"torch", "transformers", "accelerate", "peft", "trl", "sentence_transformers", "setfit", "deepspeed",
+     "lightning", "pytorch_lightning", "timm", "torchvision", "bitsandbytes"}
+)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 LoopNode = ast.For | ast.AsyncFor | ast.While
@@ -511,6 +515,13 @@ class ModuleModel:
         a training step (functions named like ``evaluate``/``validate``/``test`` count even when called
         from a training loop)."""
         return [loop for loop in self.loops() if loop.is_evaluation]
+
+    @cached_property
+    def uses_torch(self) -> bool:
+        """True when the module imports torch or a library built on it (transformers, accelerate, peft ...);
+        only then are unresolved callees named like models (``model(x)``) taken for model calls."""
+        roots = {name.split(".", 1)[0] for scope in self.scopes() for name in scope.imports.values()}
+        return bool(roots & _TORCH_LIBRARIES)
 
     @cached_property
     def uses_trainer(self) -> bool:

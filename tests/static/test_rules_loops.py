@@ -508,3 +508,42 @@ def test_inline_validation_inside_training_loop_needs_no_grad() -> None:
             model.train()
     """
     assert rules_of(body) == {"missing-no-grad-eval": [18]}
+
+
+def test_loss_turned_into_a_number_after_backward_is_fine() -> None:
+    body = """
+    model.train()
+    total = 0.0
+    for batch in loader:
+        optimizer.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        loss = loss.item()
+        total += loss
+    """
+    assert not triggers("loss-accumulates-graph", body)
+    helper = """
+    from mylib import forward_loss
+    model.train()
+    total = 0
+    for batch in loader:
+        optimizer.zero_grad()
+        loss = forward_loss(model, batch)
+        loss.backward()
+        optimizer.step()
+        total += loss
+    """
+    assert triggers("loss-accumulates-graph", helper)
+
+
+def test_keras_style_scripts_without_torch_have_no_model_calls() -> None:
+    source = """\
+import tensorflow as tf
+model = build_model()
+for x, y in dataset:
+    predictions = model(x, training=False)
+"""
+    assert check_source(source, "tf_eval.py") == []
+    torch_source = "import torch\n" + source.replace("import tensorflow as tf\n", "")
+    assert "missing-no-grad-eval" in {f.rule for f in check_source(torch_source, "torch_eval.py")}
