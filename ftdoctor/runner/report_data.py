@@ -70,14 +70,15 @@ def verdict(report: Report) -> tuple[str, str]:
     """(headline, colour) — shared with the HTML report."""
     counts = report.summary()
     run = report.extra.get("run", {})
-    if run.get("error"):
+    status = report.extra.get("script", {}).get("status")
+    if run.get("error") or status == "crashed":
         return "Training crashed", "red"
     if counts["error"]:
         return f"Broken fine-tune: {_count(counts['error'], 'error')}" + (
             f", {_count(counts['warning'], 'warning')}" if counts["warning"] else ""), "red"
     if counts["warning"]:
         return f"Suspicious fine-tune: {_count(counts['warning'], 'warning')}", "yellow"
-    if run.get("interrupted"):
+    if run.get("interrupted") or status == "interrupted":
         return "Interrupted — no problem found so far", "yellow"
     return "Healthy fine-tune: no problem found", "green"
 
@@ -103,4 +104,23 @@ def context_lines(report: Report) -> list[str]:
         lines.append(f"interrupted (Ctrl-C) after {report.steps} steps: this report is partial")
     if run.get("error"):
         lines.append(f"training stopped with {run['error']}")
+    if "script" in report.extra:
+        lines += script_lines(report.extra["script"], report.steps)
+    return lines
+
+
+def script_lines(script: dict[str, Any], steps: int) -> list[str]:
+    """How a user's script ran under ``ftdoctor run SCRIPT.py``: what was watched, how it ended."""
+    watched = "; ".join(f"{w['model']} with {' + '.join(w['optimizers'])}" for w in script.get("watched", []))
+    args = "".join(f" {arg}" for arg in script.get("args", []))
+    lines = [f"script {script['path']}{args} · watched {watched or 'nothing (no optimizer was built)'} · {steps} steps"]
+    crash = script.get("crash")
+    if crash:
+        where = f" at {crash['path']}:{crash['line']}" if crash.get("path") else ""
+        cause = f"explained by {', '.join(crash['explained_by'])}" if crash.get("explained_by") else "no finding explains it"
+        lines.append(f"the script crashed with {crash['type']}: {crash['message']}{where} — {cause}")
+    if script.get("status") == "interrupted":
+        lines.append(f"interrupted (Ctrl-C) after {steps} steps: this report is partial")
+    if script.get("status") == "stopped":
+        lines.append(f"stopped at --max-steps after {steps} steps")
     return lines

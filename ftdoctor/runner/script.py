@@ -122,12 +122,21 @@ class ScriptSession:
             doctor.detach()
         report = _combine([doctor.report() for doctor in doctors])
         report.extra["watched"] = [_watched(doctor) for doctor in doctors]
+        report.extra["curves"] = _curves(doctors)
         if not doctors:
             print("ftdoctor: the script built no optimizer, so nothing was watched", file=sys.stderr)
         if not outcome.crashed:
             return report, None
         assert outcome.error is not None
         return report, _crash_details(report, doctors, outcome.error, self.settings)
+
+
+def _curves(doctors: Sequence["Doctor"]) -> dict[str, Any]:
+    """Per-step statistics for the text sparklines and the HTML plots: the longest-running doctor's."""
+    from ftdoctor.runner.report_data import history_columns
+
+    longest = max(doctors, key=lambda doctor: len(doctor.history), default=None)
+    return {"train": history_columns(longest.history if longest else []), "evaluations": []}
 
 
 def _watched(doctor: "Doctor") -> dict[str, Any]:
