@@ -38,7 +38,8 @@ class DictBatchAttributeAccess(StaticRule):
             items = ", ".join(f'{name}["{r.attr}"]' for r in reads)
             yield self.finding(
                 module, reads[0],
-                f"`{name}` is a plain dict ({reasons[name, line]}), so {shown} (line {line}) raises AttributeError",
+                f"`{name}` is a plain dict ({reasons[name, line]}), so {shown} (line {line}) "
+                f"{'raises' if len(reads) == 1 else 'raise'} AttributeError",
                 f"use item access: {items}",
             )
 
