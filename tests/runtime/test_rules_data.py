@@ -202,6 +202,30 @@ def test_clean_runs_across_seeds_raise_no_data_finding(seed: int, dataset: str) 
     assert not [f for f in run.findings if f.rule in DATA_RULES]
 
 
+# --- shared label helpers ---------------------------------------------------------------
+
+
+class OnAccelerator(torch.Tensor):
+    """A CPU tensor that claims to live on an accelerator, to exercise the host-copy cache."""
+
+    @property
+    def device(self) -> torch.device:  # type: ignore[override]
+        return torch.device("cuda")
+
+
+def test_one_host_copy_per_batch_and_never_a_stale_one() -> None:
+    from ftdoctor.runtime.rules._labels import host_labels
+
+    labels = torch.tensor([0, 1, 1]).as_subclass(OnAccelerator)
+    first = host_labels(labels)
+    assert host_labels(labels) is first  # every rule reads the same copy of this batch
+    labels.add_(1)  # changed in place: a new copy
+    assert host_labels(labels).tolist() == [1, 2, 2]
+    del labels, first
+    following = torch.tensor([5, 5, 5]).as_subclass(OnAccelerator)  # may reuse the freed id and memory
+    assert host_labels(following).tolist() == [5, 5, 5]
+
+
 # --- label-out-of-range --------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ label-type questions, not histogram ones.
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Hashable, Iterable, Sequence
@@ -24,11 +25,10 @@ IGNORE_INDEX = -100
 
 @dataclass
 class LabelHistogram:
-    """Occurrences per class label, ``IGNORE_INDEX`` left out (counted in ``ignored``)."""
+    """Occurrences per class label, ``IGNORE_INDEX`` left out."""
 
     counts: Counter[Hashable] = field(default_factory=Counter)
     integer: bool = True  # every label is an integer class id (else class names)
-    ignored: int = 0
 
     @property
     def total(self) -> int:
@@ -57,7 +57,6 @@ class LabelHistogram:
 
     def add(self, other: "LabelHistogram") -> None:
         self.counts.update(other.counts)
-        self.ignored += other.ignored
         self.integer = self.integer and other.integer
 
 
@@ -76,16 +75,20 @@ def dataset_histogram(data: "LabelledData | None") -> LabelHistogram | None:
 
 
 def host_labels(labels: "torch.Tensor") -> "torch.Tensor":
-    """The labels on the CPU, copied once per batch however many rules read them (one device sync)."""
+    """The labels on the CPU, copied once per batch however many rules read them (one device sync).
+
+    The copy is remembered for the very tensor object (a weak reference: a freed tensor's id and memory
+    are reused by the next batch) at its current in-place version.
+    """
     if labels.device.type == "cpu":
         return labels.detach()
-    key = (id(labels), labels.data_ptr(), labels._version, tuple(labels.shape))
-    if _host_copy.get("key") != key:
-        _host_copy["key"], _host_copy["copy"] = key, labels.detach().cpu()
+    source = _host_copy.get("source")
+    if source is None or source() is not labels or _host_copy.get("version") != labels._version:
+        _host_copy.update(source=weakref.ref(labels), version=labels._version, copy=labels.detach().cpu())
     return _host_copy["copy"]  # type: ignore[return-value]
 
 
-_host_copy: dict[str, object] = {}
+_host_copy: dict[str, Any] = {}
 
 
 def tensor_histogram(labels: "torch.Tensor | None") -> LabelHistogram | None:
@@ -129,5 +132,6 @@ def _is_class_id(value: Any) -> bool:
 
 def _histogram(values: Iterable[Hashable], *, integer: bool) -> LabelHistogram:
     counts = Counter(values)
-    ignored = counts.pop(IGNORE_INDEX, 0) if integer else 0
-    return LabelHistogram(counts, integer=integer, ignored=ignored)
+    if integer:
+        counts.pop(IGNORE_INDEX, None)
+    return LabelHistogram(counts, integer=integer)
