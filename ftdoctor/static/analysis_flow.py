@@ -281,13 +281,6 @@ class Loop:
                     return True
         return False
 
-    def enclosing_loop(self) -> "Loop | None":
-        for ancestor in self.module.ancestors(self.node):
-            if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                return None
-            if isinstance(ancestor, LOOP_NODES):
-                return self.module.loop(ancestor)
-        return None
 
 
 def _comprehension_body(node: ast.AST) -> list[ast.AST]:

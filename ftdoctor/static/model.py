@@ -32,7 +32,7 @@ import builtins
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     from ftdoctor.static.analysis_flow import Loop
@@ -172,13 +172,6 @@ def expr_key(node: ast.AST | None) -> str | None:
     return None
 
 
-def root_name(node: ast.AST | None) -> str | None:
-    """The leftmost name of an attribute/subscript/call chain: ``self.model.bert(x)`` -> ``self``."""
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
 def keyword(call: ast.Call, name: str, position: int | None = None) -> ast.expr | None:
     """A call's argument by keyword, or by position when given and not passed by keyword."""
     for kw in call.keywords:
@@ -198,10 +191,6 @@ def call_name(call: ast.Call) -> str | None:
     if isinstance(func, ast.Name):
         return func.id
     return None
-
-
-def before(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    return a < b
 
 
 def position(node: ast.AST) -> tuple[int, int]:
@@ -488,10 +477,6 @@ class ModuleModel:
                 names |= self.class_bases(self.classes[qualified], _depth + 1)
         return names
 
-    def enclosing_function(self, node: ast.AST) -> Scope | None:
-        scope = self.scope_of(node)
-        return scope if scope.kind == "function" else None
-
     # ----------------------------------------------------------------- loops
     def loops(self) -> list["Loop"]:
         """Every ``for``/``while`` loop and comprehension, with its protocol events
@@ -736,13 +721,3 @@ class _Builder:
     ) -> None:
         binding = Binding(key, node, value, scope, source, self.module, index)
         scope.bindings.setdefault(key, []).append(binding)
-
-
-def iter_child_statements(node: ast.AST) -> Iterable[ast.stmt]:
-    """The statements directly inside a compound statement, all blocks in order."""
-    for field_name in ("body", "orelse", "finalbody"):
-        yield from getattr(node, field_name, [])
-    for handler in getattr(node, "handlers", []):
-        yield from handler.body
-    for case in getattr(node, "cases", []):
-        yield from case.body
