@@ -18,6 +18,13 @@ STATIC_DOCS = rules_of_kind("static")
 SECTIONS = ("what it does", "why is this bad?", "how to fix", "example", "use instead")
 
 
+
+@pytest.fixture(autouse=True)
+def rules_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule that crashes must fail the test, not be swallowed as the engine does for users."""
+    monkeypatch.setenv("FTDOCTOR_DEBUG", "1")
+
+
 def serious(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity.at_least(Severity.WARNING)]
 

@@ -27,6 +27,13 @@ GOOD = [p for p in SCRIPTS if p.name.startswith("good_") or p.parent.name == "cl
 STATIC_SLUGS = [doc.slug for doc in rules_of_kind("static")]
 
 
+
+@pytest.fixture(autouse=True)
+def rules_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule that crashes must fail the test, not be swallowed as the engine does for users."""
+    monkeypatch.setenv("FTDOCTOR_DEBUG", "1")
+
+
 def check(path: Path) -> list[Finding]:
     if path.suffix == ".ipynb":
         return check_notebook(path.read_bytes(), str(path), Settings())

@@ -21,6 +21,13 @@ loader = DataLoader(train_set, batch_size=8, shuffle=True)
 """
 
 
+
+@pytest.fixture(autouse=True)
+def rules_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule that crashes must fail the test, not be swallowed as the engine does for users."""
+    monkeypatch.setenv("FTDOCTOR_DEBUG", "1")
+
+
 def rules_of(body: str, header: str = HEADER) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
     for finding in check_source(header + textwrap.dedent(body), "case.py"):
