@@ -21,8 +21,19 @@ Public query API for rules (all cheap lookups):
 * :meth:`ModuleModel.bindings_of_kind` — every binding of one kind.
 * :meth:`ModuleModel.calls` / :meth:`ModuleModel.calls_to` — calls, optionally by qualified name.
 * :meth:`ModuleModel.loops`, :meth:`ModuleModel.training_loops`, :meth:`ModuleModel.evaluation_loops`.
-* :meth:`ModuleModel.resolve_callee` — the module's own function a call runs.
-* :attr:`ModuleModel.uses_trainer` — the script trains through ``Trainer(...).train()``.
+* :meth:`ModuleModel.resolve_callee` / :meth:`ModuleModel.call_sites` — call graph within the module.
+* :meth:`ModuleModel.nodes` — every node of given types (use instead of ``ast.walk(module.tree)``).
+* :meth:`ModuleModel.statement_calls` — the calls one statement makes, in evaluation order.
+* :meth:`ModuleModel.source_segment` — exact source text of a node (cheap; messages).
+* :meth:`ModuleModel.parent` / :meth:`ModuleModel.ancestors` / :meth:`ModuleModel.scope_of`.
+* :attr:`ModuleModel.uses_trainer` — the script trains through ``Trainer(...).train()``;
+  :attr:`ModuleModel.uses_torch` — it imports torch or a library built on it.
+* :func:`ftdoctor.static.constants.resolve_constant` — literal values through names, argparse, dicts...
+
+Loops (:class:`ftdoctor.static.analysis_flow.Loop`) expose ``events`` / ``of_kind(kind, max_depth=)``
+(forward, backward, step, zero_grad, sched_step, train, eval, opaque, accumulate), ``is_training``,
+``is_evaluation``, ``iterable``, ``forward_models``, ``accumulation_guard`` and
+``uses_accelerate_accumulation``.
 """
 
 from __future__ import annotations
