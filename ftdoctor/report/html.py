@@ -112,7 +112,8 @@ def _finding_row(finding: Finding) -> str:
 def _evidence_list(evidence: dict[str, Any] | None) -> str:
     if not evidence:
         return ""
-    items = "".join(f"<dt>{escape(str(key))}</dt><dd>{escape(_value(value))}</dd>" for key, value in evidence.items())
+    items = "".join(f"<dt>{escape(str(key))}</dt><dd>{escape(_value(value))}</dd>"
+                    for key, value in evidence.items() if value is not None)
     return f'<dl class="evidence">{items}</dl>'
 
 

@@ -34,6 +34,7 @@ def _new_axes(title: str, figsize: tuple[float, float] = FIGSIZE) -> tuple[Any, 
     axes = figure.add_subplot()
     axes.set_title(title, fontsize=11)
     axes.grid(True, alpha=0.3)
+    axes.xaxis.get_major_locator().set_params(integer=True)  # optimizer steps are whole numbers
     return figure, axes
 
 
@@ -49,13 +50,11 @@ def _pairs(xs: Sequence[Any], ys: Sequence[Any]) -> tuple[list[float], list[floa
     return [x for x, _ in kept], [y for _, y in kept]
 
 
-def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
-    """Bias-corrected exponential moving average (as TensorBoard draws it)."""
-    smoothed, average = [], 0.0
-    for index, value in enumerate(values, start=1):
-        average = weight * average + (1 - weight) * value
-        smoothed.append(average / (1 - weight**index))
-    return smoothed
+def smooth(values: Sequence[float]) -> list[float]:
+    """Centred moving average over about 1/20 of the run: no lag, unlike an exponential average."""
+    half = max(1, len(values) // 40)
+    return [sum(window) / len(window) for window in
+            (values[max(0, i - half):i + half + 1] for i in range(len(values)))]
 
 
 def loss_plot(curves: dict[str, Any], run: dict[str, Any]) -> Plot | None:
@@ -87,7 +86,8 @@ def _step_series_plot(curves: dict[str, Any], key: str, title: str, caption: str
     if not values:
         return None
     figure, axes = _new_axes(title)
-    axes.plot(steps, values, color=TRAIN_COLOUR, linewidth=1)
+    sampled = len(values) < len(train.get("step", []))  # measured every n-th step: show the samples
+    axes.plot(steps, values, color=TRAIN_COLOUR, linewidth=1, marker="o" if sampled else None, markersize=2.5)
     if log:
         axes.set_yscale("log")
     axes.set_xlabel("optimizer step")

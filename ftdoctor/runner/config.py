@@ -47,7 +47,7 @@ class TrainConfig(_Section):
     batch_size: int = Field(default=16, ge=1)
     epochs: int = Field(default=1, ge=1)
     max_steps: int | None = Field(default=None, ge=1)
-    eval_every: int = Field(default=25, ge=1)
+    eval_every: int = Field(default=20, ge=1)
     seed: int = Field(default=0, ge=0)
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     weight_decay: float = Field(default=0.01, ge=0)
@@ -74,7 +74,7 @@ class RunConfig(_Section):
 
 
 #: The embedded default stops early: MiniLM has learned the bundled reviews well before one epoch.
-DEFAULT_MAX_STEPS = 100
+DEFAULT_MAX_STEPS = 60
 
 
 def default_config() -> RunConfig:
@@ -236,8 +236,8 @@ train:
   learning_rate: 1.0e-4
   batch_size: 16
   epochs: 1
-  max_steps: 100                 # optional cap on optimizer steps
-  eval_every: 25                 # optimizer steps between evaluations
+  max_steps: 60                  # optional cap on optimizer steps
+  eval_every: 20                 # optimizer steps between evaluations
   seed: 0
   warmup_ratio: 0.1
   weight_decay: 0.01

@@ -67,7 +67,7 @@ def verdict_panel(report: Report) -> Any:
 def format_evidence(evidence: dict[str, Any] | None, limit: int = 6) -> str:
     if not evidence:
         return ""
-    items = [f"{key}={_short(value)}" for key, value in evidence.items()]
+    items = [f"{key}={_short(value)}" for key, value in evidence.items() if value is not None]
     more = f", … {len(items) - limit} more" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
 

