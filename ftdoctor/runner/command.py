@@ -66,9 +66,7 @@ def run_command(
         output_format=output_format, output=output, quiet=quiet, report_dir=report_dir, max_steps=max_steps,
         seed=seed, settings=_settings(anchor, select, ignore, fail_on),
     )
-    if script is None:
-        if script_args:
-            raise click.UsageError("arguments after `--` are for a SCRIPT; give the script first")
+    if script is None:  # click gives every positional to SCRIPT first, so there are no ARGS either
         code = run_config(config_path, options)
     else:
         _check_script_argument(script, config_path)

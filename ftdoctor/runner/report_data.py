@@ -70,15 +70,14 @@ def verdict(report: Report) -> tuple[str, str]:
     """(headline, colour) — shared with the HTML report."""
     counts = report.summary()
     run = report.extra.get("run", {})
-    status = report.extra.get("script", {}).get("status")
-    if run.get("error") or status == "crashed":
-        return "Training crashed", "red"
+    found = ", ".join(_count(counts[name], name) for name in ("error", "warning") if counts[name])
+    if run.get("error"):
+        return "Training crashed" + (f" ({found} found)" if found else ""), "red"
     if counts["error"]:
-        return f"Broken fine-tune: {_count(counts['error'], 'error')}" + (
-            f", {_count(counts['warning'], 'warning')}" if counts["warning"] else ""), "red"
+        return f"Broken fine-tune: {found}", "red"
     if counts["warning"]:
-        return f"Suspicious fine-tune: {_count(counts['warning'], 'warning')}", "yellow"
-    if run.get("interrupted") or status == "interrupted":
+        return f"Suspicious fine-tune: {found}", "yellow"
+    if run.get("interrupted"):
         return "Interrupted — no problem found so far", "yellow"
     return "Healthy fine-tune: no problem found", "green"
 
@@ -88,39 +87,35 @@ def _count(n: int, noun: str) -> str:
 
 
 def context_lines(report: Report) -> list[str]:
-    """Model, data, steps, time, overhead, how the run ended — shared with the HTML report."""
+    """What ran, for how long, and how it ended — shared with the HTML report.
+
+    Reads only the keys present, so a run report from a user's script (no model
+    or data section) renders too.
+    """
     run = report.extra.get("run", {})
-    data = run.get("data", {})
     lines = []
-    if run:
+    if run.get("model"):
+        data = run.get("data", {})
         lines.append(f"model {run['model']} · train {data.get('train')} ({data.get('train_size')} examples) · "
                      f"validation {data.get('validation')} ({data.get('validation_size')})")
-        inject = f" · injected mistakes: {', '.join(run['inject'])}" if run.get("inject") else ""
-        lines.append(f"{report.steps}/{run.get('total_steps')} steps in {run.get('seconds', 0):.0f}s · "
-                     f"seed {run.get('seed')}{inject}")
+    if run.get("script"):
+        lines.append(f"script {run['script']}")
+    lines.append(" · ".join(_progress_parts(report, run)))
     if report.overhead is not None:
         lines.append(f"doctor overhead {report.overhead:.1%} of step time")
     if run.get("interrupted"):
         lines.append(f"interrupted (Ctrl-C) after {report.steps} steps: this report is partial")
     if run.get("error"):
         lines.append(f"training stopped with {run['error']}")
-    if "script" in report.extra:
-        lines += script_lines(report.extra["script"], report.steps)
     return lines
 
 
-def script_lines(script: dict[str, Any], steps: int) -> list[str]:
-    """How a user's script ran under ``ftdoctor run SCRIPT.py``: what was watched, how it ended."""
-    watched = "; ".join(f"{w['model']} with {' + '.join(w['optimizers'])}" for w in script.get("watched", []))
-    args = "".join(f" {arg}" for arg in script.get("args", []))
-    lines = [f"script {script['path']}{args} · watched {watched or 'nothing (no optimizer was built)'} · {steps} steps"]
-    crash = script.get("crash")
-    if crash:
-        where = f" at {crash['path']}:{crash['line']}" if crash.get("path") else ""
-        cause = f"explained by {', '.join(crash['explained_by'])}" if crash.get("explained_by") else "no finding explains it"
-        lines.append(f"the script crashed with {crash['type']}: {crash['message']}{where} — {cause}")
-    if script.get("status") == "interrupted":
-        lines.append(f"interrupted (Ctrl-C) after {steps} steps: this report is partial")
-    if script.get("status") == "stopped":
-        lines.append(f"stopped at --max-steps after {steps} steps")
-    return lines
+def _progress_parts(report: Report, run: dict[str, Any]) -> list[str]:
+    total = f"/{run['total_steps']}" if run.get("total_steps") else ""
+    seconds = f" in {run['seconds']:.0f}s" if run.get("seconds") is not None else ""
+    parts = [f"{report.steps}{total} steps{seconds}"]
+    if run.get("seed") is not None:
+        parts.append(f"seed {run['seed']}")
+    if run.get("inject"):
+        parts.append(f"injected mistakes: {', '.join(run['inject'])}")
+    return parts

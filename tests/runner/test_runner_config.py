@@ -162,3 +162,38 @@ def test_cli_init_and_config_error_exit_codes(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "train.learning_rate" in bad.stderr and "Traceback" not in bad.stderr
     assert bad.stdout == ""
+
+
+FIXTURE_CONFIGS = sorted((Path(__file__).resolve().parents[2] / "fixtures" / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", FIXTURE_CONFIGS, ids=lambda p: p.name)
+def test_fixture_configs_are_valid(path: Path) -> None:
+    from ftdoctor.runner.inject import CAUGHT_BY
+
+    config = load_config(path)
+    if path.name.startswith("inject-"):
+        mistake = path.stem.removeprefix("inject-")
+        assert config.inject == [mistake] and mistake in CAUGHT_BY
+        assert f"`{CAUGHT_BY[mistake]}`" in path.read_text()  # the comment names the rule that catches it
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "cfg.yaml"], "looks like a run config; pass it as `ftdoctor run --config cfg.yaml`"),
+        (["run", "train.py", "--config", "cfg.yaml"], "either a SCRIPT to run or --config"),
+        (["run", "--max-steps", "0"], "--max-steps"),
+        (["run", "--select", "no-such-rule"], "names no rule"),
+    ],
+)
+def test_run_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str) -> None:
+    from click.testing import CliRunner
+
+    from ftdoctor.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    shown = result.output + (str(result.exception) if result.exception else "")
+    assert message in shown
