@@ -69,7 +69,7 @@ def _finite(value: Any) -> float | None:
 def verdict(report: Report) -> tuple[str, str]:
     """(headline, colour) — shared with the HTML report."""
     counts = report.summary()
-    run = report.extra.get("run", {})
+    run = _run_section(report)
     found = ", ".join(_count(counts[name], name) for name in ("error", "warning") if counts[name])
     if run.get("error"):
         return "Training crashed" + (f" ({found} found)" if found else ""), "red"
@@ -92,7 +92,7 @@ def context_lines(report: Report) -> list[str]:
     Reads only the keys present, so a run report from a user's script (no model
     or data section) renders too.
     """
-    run = report.extra.get("run", {})
+    run = _run_section(report)
     lines = []
     if run.get("model"):
         data = run.get("data", {})
@@ -108,6 +108,19 @@ def context_lines(report: Report) -> list[str]:
     if run.get("error"):
         lines.append(f"training stopped with {run['error']}")
     return lines
+
+
+def _run_section(report: Report) -> dict[str, Any]:
+    """The reference run's ``run`` section, with a script run's ``script`` section read into the same keys."""
+    run = dict(report.extra.get("run", {}))
+    script = report.extra.get("script")
+    if script:
+        run["script"] = " ".join([script.get("path", "?"), *script.get("args", [])])
+        run["interrupted"] = script.get("status") == "interrupted"
+        crash = script.get("crash")
+        if crash:
+            run["error"] = f"{crash.get('type')}: {crash.get('message')}"
+    return run
 
 
 def _progress_parts(report: Report, run: dict[str, Any]) -> list[str]:
