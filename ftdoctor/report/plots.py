@@ -65,7 +65,7 @@ def loss_plot(curves: dict[str, Any], run: dict[str, Any]) -> Plot | None:
         return None
     figure, axes = _new_axes("Loss")
     if losses:
-        axes.plot(steps, losses, color=TRAIN_COLOUR, alpha=0.25, linewidth=0.8)
+        axes.plot(steps, losses, color=TRAIN_COLOUR, alpha=0.35, linewidth=0.8)
         axes.plot(steps, smooth(losses), color=TRAIN_COLOUR, label="train (per step, smoothed)")
     for key, colour, label in (("train_loss", ESTIMATE_COLOUR, "train (evaluated)"), ("val_loss", VAL_COLOUR, "validation")):
         xs, ys = _pairs([e["step"] for e in evaluations], [e.get(key) for e in evaluations])
@@ -115,12 +115,14 @@ def label_histogram_plot(curves: dict[str, Any], run: dict[str, Any]) -> Plot | 
     if not names or not counts:
         return None
     figure, axes = _new_axes("Label histogram")
-    width = 0.4
+    width, tallest = 0.4, 0.0
     for offset, (split, colour) in enumerate((("train", TRAIN_COLOUR), ("validation", VAL_COLOUR))):
         split_counts = counts.get(split, {})
         total = sum(split_counts.values()) or 1
         shares = [split_counts.get(str(i), 0) / total for i in range(len(names))]
+        tallest = max([tallest, *shares])
         axes.bar([i + (offset - 0.5) * width for i in range(len(names))], shares, width, color=colour, label=split)
+    axes.set_ylim(0, tallest * 1.3 or 1)  # room for the legend above the bars
     axes.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0, fontsize=8)
     axes.set_ylabel("share of examples")
     axes.legend(fontsize=8)
