@@ -38,13 +38,15 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write_config(folder: Path, name: str = "cfg.yaml", *, model: str = "builtin:tiny", steps: int = 6,
-                 eval_every: int = 3, inject: list[str] | None = None, extra: str = "", lr: float = 1e-3) -> Path:
+                 eval_every: int = 3, inject: list[str] | None = None, lr: float = 1e-3,
+                 epochs: int = 1) -> Path:
     path = folder / name
     path.write_text(
         f"model: {model}\n"
         "data:\n  train: train.jsonl\n  validation: validation.jsonl\n"
-        f"train:\n  learning_rate: {lr}\n  batch_size: 16\n  max_steps: {steps}\n  eval_every: {eval_every}\n"
-        f"inject: {json.dumps(inject or [])}\n{extra}",
+        f"train:\n  learning_rate: {lr}\n  batch_size: 16\n  epochs: {epochs}\n  max_steps: {steps}\n"
+        f"  eval_every: {eval_every}\n"
+        f"inject: {json.dumps(inject or [])}\n",
         encoding="utf-8",
     )
     return path
@@ -249,3 +251,26 @@ def test_fail_on_comes_from_pyproject_and_the_option_overrides_it(data_dir: Path
     assert "dead-parameters" in relaxed.output  # reported, but does not fail the run
     strict = CliRunner().invoke(cli, ["run", "--config", str(config), "--format", "json", "--fail-on", "error"])
     assert strict.exit_code == 1
+
+
+@pytest.mark.slow
+def test_real_ctrl_c_writes_the_partial_report_and_exits_130(data_dir: Path, tmp_path: Path) -> None:
+    import signal
+
+    config = write_config(data_dir, "sigint.yaml", steps=100_000, epochs=5_000, eval_every=5)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ftdoctor", "run", "--config", str(config), "--format", "json", "--report-dir", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # wait until the first evaluation: training is under way
+        if line.startswith("ftdoctor: eval @ step"):
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=300)
+    assert process.returncode == EXIT_INTERRUPTED
+    data = json.loads(stdout)
+    assert data["run"]["interrupted"] is True and 5 <= data["steps"] < 100_000
+    assert json.loads((out / "report.json").read_text())["steps"] == data["steps"]
+    assert "partial" in (out / "report.html").read_text()
