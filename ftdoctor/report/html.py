@@ -15,10 +15,8 @@ from typing import Any
 from ftdoctor import __version__
 from ftdoctor.findings import Finding, Report
 from ftdoctor.report.plots import Plot, run_plots
-from ftdoctor.runner.report_data import context_lines, verdict
+from ftdoctor.runner.report_data import context_lines, ordered_metrics, verdict
 
-METRIC_LABELS = {"val_accuracy": "validation accuracy", "val_macro_f1": "validation macro-F1",
-                 "val_loss": "validation loss", "train_loss": "train loss", "train_accuracy": "train accuracy"}
 
 STYLE = """
 :root { --red:#c62828; --yellow:#b26a00; --green:#2e7d32; --info:#00838f; --ink:#1d2330; --muted:#5f6b7a;
@@ -132,18 +130,13 @@ def _metrics_section(metrics: dict[str, Any], run: dict[str, Any]) -> str:
         return ""
     cards = "".join(
         f'<div class="card"><div class="value">{"n/a" if value is None else f"{value:.4f}"}</div>'
-        f'<div class="label">{escape(METRIC_LABELS.get(key, key))}</div></div>'
-        for key, value in sorted(metrics.items(), key=_metric_order)
+        f'<div class="label">{escape(label)}</div></div>'
+        for _, label, value in ordered_metrics(metrics)
     )
     tables = [_per_class_table(run.get("per_class", {})), _confusion_table(run.get("confusion_matrix"),
                                                                           run.get("label_names", []))]
     extra = "".join(f"<div>{table}</div>" for table in tables if table)
     return f'<h2>Metrics (final evaluation)</h2>\n<div class="cards">{cards}</div>\n<div class="tables">{extra}</div>'
-
-
-def _metric_order(item: tuple[str, Any]) -> int:
-    order = list(METRIC_LABELS)
-    return order.index(item[0]) if item[0] in order else len(order)
 
 
 def _per_class_table(per_class: dict[str, dict[str, Any]]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -130,7 +130,7 @@ def _describe(error: Any) -> str:
 
 
 def _allowed_injections() -> tuple[str, ...]:
-    return Injection.__args__  # type: ignore[attr-defined]
+    return get_args(Injection)
 
 
 def _suggestion(loc: tuple[Any, ...]) -> str:

@@ -47,6 +47,16 @@ def _histogram(labels: list[int]) -> dict[str, int]:
 
 
 HISTORY_FIELDS = ("step", "loss", "lr", "grad_norm", "update_ratio")
+#: How the views name the flat metrics, in the order they show them.
+METRIC_LABELS = {"val_accuracy": "validation accuracy", "val_macro_f1": "validation macro-F1",
+                 "val_loss": "validation loss", "train_loss": "train loss", "train_accuracy": "train accuracy"}
+
+
+def ordered_metrics(metrics: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(key, label, value) with the headline metrics first, any others after them in their own order."""
+    order = list(METRIC_LABELS)
+    keys = sorted(metrics, key=lambda key: order.index(key) if key in order else len(order))
+    return [(key, METRIC_LABELS.get(key, key), metrics[key]) for key in keys]
 
 
 def history_columns(history: list[Any]) -> dict[str, list[float | None]]:

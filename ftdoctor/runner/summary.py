@@ -12,12 +12,10 @@ from typing import Any, Sequence
 
 from ftdoctor.findings import Finding, Report
 from ftdoctor.runner.display import SEVERITY_STYLE
-from ftdoctor.runner.report_data import context_lines, verdict
+from ftdoctor.runner.report_data import context_lines, ordered_metrics, verdict
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 48
-METRIC_LABELS = {"val_accuracy": "validation accuracy", "val_macro_f1": "validation macro-F1",
-                 "val_loss": "validation loss", "train_loss": "train loss", "train_accuracy": "train accuracy"}
 
 
 def render_run_summary(report: Report, *, color: bool, width: int | None = None) -> str:
@@ -112,8 +110,8 @@ def metrics_block(metrics: dict[str, Any], run: dict[str, Any]) -> Any:
     table = Table(title="Metrics (final evaluation)", title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        table.add_row(METRIC_LABELS.get(key, key), "n/a" if value is None else f"{value:.4f}")
+    for _, label, value in ordered_metrics(metrics):
+        table.add_row(label, "n/a" if value is None else f"{value:.4f}")
     blocks = [table]
     names = run.get("label_names", [])
     if run.get("per_class"):
