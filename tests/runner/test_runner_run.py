@@ -39,13 +39,13 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def write_config(folder: Path, name: str = "cfg.yaml", *, model: str = "builtin:tiny", steps: int = 6,
                  eval_every: int = 3, inject: list[str] | None = None, lr: float = 1e-3,
-                 epochs: int = 1) -> Path:
+                 epochs: int = 1, seed: int = 0) -> Path:
     path = folder / name
     path.write_text(
         f"model: {model}\n"
         "data:\n  train: train.jsonl\n  validation: validation.jsonl\n"
         f"train:\n  learning_rate: {lr}\n  batch_size: 16\n  epochs: {epochs}\n  max_steps: {steps}\n"
-        f"  eval_every: {eval_every}\n"
+        f"  eval_every: {eval_every}\n  seed: {seed}\n"
         f"inject: {json.dumps(inject or [])}\n",
         encoding="utf-8",
     )
@@ -110,6 +110,15 @@ def test_clean_run_has_no_warning_or_error(clean_run: tuple[RunResult, Recording
     result, display = clean_run
     assert severe(result.report.findings) == []
     assert [f.rule for f in display.found] == [f.rule for f in result.report.findings]
+
+
+def test_runs_are_seeded(clean_run: tuple[RunResult, RecordingDisplay], data_dir: Path) -> None:
+    again = run(write_config(data_dir, "clean.yaml")).report
+    first = clean_run[0].report
+    assert again.extra["curves"]["train"]["loss"] == first.extra["curves"]["train"]["loss"]
+    assert again.metrics == first.metrics
+    other_seed = run(write_config(data_dir, "seed7.yaml", seed=7)).report
+    assert other_seed.extra["curves"]["train"]["loss"] != first.extra["curves"]["train"]["loss"]
 
 
 def test_report_dir_and_text_summary(clean_run: tuple[RunResult, RecordingDisplay], tmp_path: Path) -> None:
