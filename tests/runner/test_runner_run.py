@@ -140,6 +140,19 @@ def test_report_dir_and_text_summary(clean_run: tuple[RunResult, RecordingDispla
     assert "\x1b[" not in text  # no colour codes in a file
 
 
+def test_frozen_encoder_trains_only_the_head_and_stays_silent(data_dir: Path) -> None:
+    from ftdoctor.runner.train import prepare
+
+    config = load_config(write_config(data_dir, "frozen.yaml"))
+    config = config.model_copy(update={"train": config.train.model_copy(update={"freeze_encoder": True})})
+    model = prepare(config).loaded.model
+    trainable = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    assert trainable == {"classifier.weight", "classifier.bias"}
+    result = run_reference(config, settings=Settings(), display=RecordingDisplay())
+    assert result.error is None and result.report.steps == 6
+    assert severe(result.report.findings) == []
+
+
 # ------------------------------------------------------------- injected mistakes
 
 
