@@ -170,7 +170,20 @@ def find_model(params: Iterable[torch.Tensor]) -> torch.nn.Module | None:
         overlap = sum(1 for param in top.parameters() if id(param) in wanted)
         if overlap > best_overlap:
             best, best_overlap = top, overlap
-    return best
+    return _unwrap_parallel(best) if best is not None else None
+
+
+def _unwrap_parallel(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside ``DistributedDataParallel``/``DataParallel``.
+
+    The wrapper calls the inner model's forward, so hooks there see every
+    batch, and only the inner model has the ``config`` (``num_labels``) the
+    pre-flight checks need.
+    """
+    wrappers = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
+    while isinstance(model, wrappers):
+        model = model.module
+    return model
 
 
 def _root_modules() -> list[torch.nn.Module]:

@@ -129,7 +129,10 @@ def _run_section(report: Report) -> dict[str, Any]:
         run["interrupted"] = script.get("status") == "interrupted"
         crash = script.get("crash")
         if crash:
-            run["error"] = f"{crash.get('type')}: {crash.get('message')}"
+            where = f" at {crash['path']}:{crash['line']}" if crash.get("path") else ""
+            explained = ", ".join(crash.get("explained_by") or [])
+            cause = f"explained by {explained}" if explained else "no finding explains it"
+            run["error"] = f"{crash.get('type')}: {crash.get('message')}{where} — {cause}"
     return run
 
 

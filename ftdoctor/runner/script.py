@@ -52,7 +52,12 @@ class Outcome:
     """How the script ended."""
 
     status: str  # "completed", "crashed", "interrupted" or "stopped" (at --max-steps)
+    #: what ended the script early; its traceback keeps the script's frames alive
     error: BaseException | None = None
+    #: the globals of a script that ran to its end. Both keep the script's objects
+    #: alive until the doctors have detached: freeing a DDP model while the doctor
+    #: still watches it can hang the process (seen with gloo).
+    namespace: dict[str, Any] | None = None
 
     @property
     def crashed(self) -> bool:
@@ -240,19 +245,19 @@ def _checked_script(path: Path) -> Path:
 def _execute(script: Path, args: list[str]) -> Outcome:
     try:
         with _as_main_program(script, args):
-            runpy.run_path(str(script), run_name="__main__")
+            namespace = runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exc:
         if exc.code in (None, 0):
             return Outcome("completed")
         return Outcome("crashed", exc)
-    except StepLimitReached:
-        return Outcome("stopped")
+    except StepLimitReached as exc:
+        return Outcome("stopped", exc)
     except KeyboardInterrupt as exc:
         return Outcome("interrupted", exc)
     except Exception as exc:  # the script's own failure: reported, never re-raised
         _print_script_traceback(exc, script)
         return Outcome("crashed", exc)
-    return Outcome("completed")
+    return Outcome("completed", namespace=namespace)
 
 
 def _print_script_traceback(error: BaseException, script: Path) -> None:
