@@ -119,3 +119,10 @@ def test_optimizer_parameters_span_every_group() -> None:
     )
     assert {id(p) for p in optimizer_parameters(optimizer)} == {id(p) for p in model.parameters()}
 
+
+
+def test_a_data_parallel_wrapper_is_looked_through() -> None:
+    # The wrapper has no config (num_labels) and calls the inner model's forward: watch the inner one.
+    inner = Classifier()
+    wrapped = nn.DataParallel(inner)
+    assert find_model(wrapped.parameters()) is inner
