@@ -34,12 +34,20 @@ def run_details(prepared: Any, doctor: Any, state: Any, per_class: dict[str, Any
             "seconds": round(state.seconds, 2),
             "interrupted": state.interrupted,
             "error": f"{type(state.error).__name__}: {state.error}" if state.error else None,
+            "explained_by": _explained_by(doctor, state.error),
             "per_class": per_class,
             "confusion_matrix": confusion,
         },
         "curves": {"train": history_columns(doctor.history),
                    "evaluations": [evaluation.curve_point() for evaluation in state.evaluations]},
     }
+
+
+def _explained_by(doctor: Any, error: BaseException | None) -> list[str]:
+    """The rules whose finding says why training crashed with ``error``."""
+    if error is None:
+        return []
+    return sorted(rule.slug for rule in getattr(doctor, "rules", []) if rule.explains(error))
 
 
 def _histogram(labels: list[int]) -> dict[str, int]:
@@ -116,7 +124,8 @@ def context_lines(report: Report) -> list[str]:
     if run.get("interrupted"):
         lines.append(f"interrupted (Ctrl-C) after {report.steps} steps: this report is partial")
     if run.get("error"):
-        lines.append(f"training stopped with {run['error']}")
+        explained = f" — explained by {', '.join(run['explained_by'])}" if run.get("explained_by") else ""
+        lines.append(f"training stopped with {run['error']}{explained}")
     return lines
 
 

@@ -174,6 +174,7 @@ def test_freeze_all_crash_is_reported_with_its_explanation(data_dir: Path, tmp_p
     assert data["run"]["error"].startswith("RuntimeError")
     assert data["steps"] == 0 and data["metrics"]["val_accuracy"] is None
     assert "no-trainable-params" in [f["rule"] for f in data["findings"]]
+    assert data["run"]["explained_by"] == ["no-trainable-params"]
     assert (tmp_path / "out" / "report.html").is_file()
 
 

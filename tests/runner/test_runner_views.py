@@ -105,10 +105,12 @@ def test_html_is_self_contained_escaped_and_has_every_plot() -> None:
 
 def test_html_of_a_crashed_script_run_without_curves_or_metrics() -> None:
     script = {"path": "train.py", "args": ["--epochs", "1"], "status": "crashed",
-              "crash": {"type": "IndexError", "message": "Target 5 is out of bounds."}}
+              "crash": {"type": "IndexError", "message": "Target 5 is out of bounds.", "path": "train.py", "line": 19,
+                        "explained_by": ["label-out-of-range"]}}
     html = render_html(Report(mode="run", steps=0, extra={"script": script}))
     assert "Training crashed" in html and "script train.py --epochs 1" in html and "data:image/png" not in html
-    assert "training stopped with IndexError: Target 5 is out of bounds." in html
+    assert ("training stopped with IndexError: Target 5 is out of bounds. at train.py:19 — explained by "
+            "label-out-of-range") in html
     assert "No findings" in html
 
 
