@@ -284,8 +284,10 @@ def _as_main_program(script: Path, args: list[str]) -> Iterator[None]:
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path
+        library = _library_folders()  # ftdoctor's own modules may live below the script's folder too
         for name in set(sys.modules) - before:
-            if _is_under(getattr(sys.modules[name], "__file__", None), script.parent):
+            file = getattr(sys.modules[name], "__file__", None)
+            if _is_under(file, script.parent) and not any(_is_under(file, folder) for folder in library):
                 del sys.modules[name]
 
 

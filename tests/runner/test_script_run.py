@@ -251,3 +251,14 @@ def test_the_text_report_says_what_the_crash_was_and_what_explains_it(tmp_path: 
         f"IndexError: Target 2 is out of bounds. at fixtures/user_scripts/labels_shifted_crash.py:{line}"
         " — explained by label-out-of-range"
     ) in text
+
+
+def test_ftdoctors_own_modules_survive_a_script_in_a_folder_above_them(tmp_path: Path) -> None:
+    import ftdoctor
+    from ftdoctor.runner.script import _as_main_program
+
+    package_parent = Path(ftdoctor.__file__).resolve().parent.parent
+    sys.modules.pop("ftdoctor.runner.distributed", None)  # imported for the first time during the "run"
+    with _as_main_program(package_parent / "train.py", []):
+        import ftdoctor.runner.distributed  # noqa: F401
+    assert "ftdoctor.runner.distributed" in sys.modules
