@@ -209,7 +209,7 @@ def diagnose_script(
     if seed is not None:
         _seed_everything(seed)
     with Capture(session.on_optimizer, session.on_trainer), _step_limit(max_steps):
-        outcome = _execute(script, list(args))
+        outcome = _execute(script, [str(path), *args])  # argv[0] as the user typed it, like python does
     report, crash = session.finish(outcome)
     report.extra["script"] = {
         "path": display_path(script), "args": list(args), "status": outcome.status,
@@ -242,9 +242,9 @@ def _checked_script(path: Path) -> Path:
     return path.resolve()
 
 
-def _execute(script: Path, args: list[str]) -> Outcome:
+def _execute(script: Path, argv: list[str]) -> Outcome:
     try:
-        with _as_main_program(script, args):
+        with _as_main_program(script, argv):
             namespace = runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exc:
         if exc.code in (None, 0):
@@ -269,7 +269,7 @@ def _print_script_traceback(error: BaseException, script: Path) -> None:
 
 
 @contextmanager
-def _as_main_program(script: Path, args: list[str]) -> Iterator[None]:
+def _as_main_program(script: Path, argv: list[str]) -> Iterator[None]:
     """``sys.argv`` and ``sys.path`` as ``python SCRIPT ARGS`` sets them; restored afterwards.
 
     Modules imported from the script's folder are forgotten afterwards, so that
@@ -277,7 +277,7 @@ def _as_main_program(script: Path, args: list[str]) -> Iterator[None]:
     """
     saved_argv, saved_path = sys.argv, list(sys.path)
     before = set(sys.modules)
-    sys.argv = [str(script), *args]
+    sys.argv = list(argv)
     sys.path.insert(0, str(script.parent))
     try:
         yield

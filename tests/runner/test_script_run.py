@@ -259,6 +259,6 @@ def test_ftdoctors_own_modules_survive_a_script_in_a_folder_above_them(tmp_path:
 
     package_parent = Path(ftdoctor.__file__).resolve().parent.parent
     sys.modules.pop("ftdoctor.runner.distributed", None)  # imported for the first time during the "run"
-    with _as_main_program(package_parent / "train.py", []):
+    with _as_main_program(package_parent / "train.py", ["train.py"]):
         import ftdoctor.runner.distributed  # noqa: F401
     assert "ftdoctor.runner.distributed" in sys.modules
