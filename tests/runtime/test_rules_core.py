@@ -178,3 +178,31 @@ def test_val_loss_rising_while_train_loss_falls_twice_fires() -> None:
     finding = doctor.findings[0]
     assert finding.rule == "overfitting-gap" and finding.step == 20
     assert finding.evidence["val_losses"] == [0.5, 0.6, 0.7]
+
+
+# --- lr-too-high on pretrained weights: updates must be far smaller than from scratch ------------------
+
+
+def _fine_tune_pretrained(directory: Any, lr: float, steps: int = 6) -> Any:
+    from transformers import BertForSequenceClassification
+
+    tiny_bert().save_pretrained(directory)
+    model = BertForSequenceClassification.from_pretrained(directory)  # config._name_or_path is set
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    torch.manual_seed(0)
+    with ftdoctor.watch(model, optimizer) as doctor:
+        for _ in range(steps):
+            optimizer.zero_grad()
+            model(input_ids=torch.randint(5, 200, (16, 12)), labels=torch.randint(0, 2, (16,))).loss.backward()
+            optimizer.step()
+    return doctor
+
+
+def test_lr_too_high_for_fine_tuning_pretrained_weights(tmp_path: Any) -> None:
+    """lr 1e-3 is fine from scratch (the clean twins above) but far too high for pretrained weights."""
+    finding = next(f for f in _fine_tune_pretrained(tmp_path, lr=1e-3).findings if f.rule == "lr-too-high")
+    assert finding.step == 1 and finding.evidence["update_ratio_threshold"] == 1e-2
+
+
+def test_usual_fine_tuning_lr_on_pretrained_weights_is_silent(tmp_path: Any) -> None:
+    assert _fine_tune_pretrained(tmp_path, lr=2e-5).findings == []

@@ -5,7 +5,8 @@ Within the first ``lr_judge_until`` steps, any of:
 - the mean loss of the latest ``lr_window`` steps is above ``loss_rise_factor``
   x the first step's loss (the loss of the model before any update);
 - a sampled step's update/weight ratio is above ``update_ratio_high`` (one step
-  moved the weights by half their own size);
+  moved the weights by half their own size), or above ``update_ratio_high_pretrained``
+  when fine-tuning pretrained weights, which must move far less;
 - every training batch of the latest window was predicted as one class although
   the batches held several labels, and the loss rose above ``collapse_loss_factor``
   x its start (a random-init model on its initial plateau also predicts one
@@ -14,7 +15,10 @@ Within the first ``lr_judge_until`` steps, any of:
 Calibration (tiny BERT, AdamW): clean runs (lr 1e-3) keep the windowed loss at
 or below its start and update ratios <= 0.05 (<= 0.14 at lr 3e-3); lr 3e-2 and
 1e-1 reach ratios of 1.4 and 4.5 on their first step and windowed losses of
-1.3x-2.3x the start. MiniLM at lr 2e-5 keeps ratios ~1e-3.
+1.3x-2.3x the start. Pretrained MiniLM-L6 at lr 2e-5 keeps ratios at 1.6e-4
+(median) and 3.2e-4 (its first step), 6.7e-4 at lr 1e-4 with warm-up; at lr 1e-3
+without warm-up it collapses to chance with a flat loss — only its first-step
+ratio, 1.6e-2, gives it away (with warm-up, 1e-3 peaks at 6.6e-3 and still trains).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ftdoctor.runtime.events import ForwardDone, OptimizerStep
+from ftdoctor.runtime.events import ForwardDone, OptimizerStep, Preflight
 from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 from ftdoctor.runtime.rules._lr_signals import LrSignals
 
@@ -38,6 +42,11 @@ class LrTooHigh(RuntimeRule):
         super().__init__(options)
         self.signals = LrSignals(self.options.lr_window)
         self.single_class: list[torch.Tensor] = []  # per training batch: predicted one class, labels several
+        self.ratio_limit = self.options.update_ratio_high
+
+    def on_preflight(self, event: Preflight) -> None:
+        if _is_pretrained(event.model):
+            self.ratio_limit = self.options.update_ratio_high_pretrained
 
     def on_forward(self, event: ForwardDone) -> None:
         if self.fired or event.phase != "train" or event.logits is None or event.labels is None:
@@ -55,7 +64,7 @@ class LrTooHigh(RuntimeRule):
             return
         self.signals.add(event)
         ratio = event.update_ratio
-        if ratio is not None and ratio > self.options.update_ratio_high:
+        if ratio is not None and ratio > self.ratio_limit:
             self._emit_ratio(event.step, ratio, event.lr)
         elif self.signals.full:
             self._judge_loss(event.step, event.lr)
@@ -90,10 +99,10 @@ class LrTooHigh(RuntimeRule):
     def _emit_ratio(self, step: int, ratio: float, lr: float) -> None:
         self.emit(
             step,
-            f"optimizer step {step} changed the weights by {ratio:.3g}x their norm (> "
-            f"{self.options.update_ratio_high}) at lr={lr:.3g}",
+            f"optimizer step {step} changed the weights by {ratio:.3g}x their norm (> {self.ratio_limit:g}"
+            f"{' for pretrained weights' if self.ratio_limit != self.options.update_ratio_high else ''}) at lr={lr:.3g}",
             _FIX,
-            self._evidence(lr, update_ratio=ratio, update_ratio_threshold=self.options.update_ratio_high),
+            self._evidence(lr, update_ratio=ratio, update_ratio_threshold=self.ratio_limit),
         )
 
     def _evidence(self, lr: float, **extra: Any) -> dict[str, Any]:
@@ -105,3 +114,9 @@ class LrTooHigh(RuntimeRule):
             "median_update_ratio": signals.median_ratio if signals.ratios else None,
             **extra,
         }
+
+
+def _is_pretrained(model: torch.nn.Module) -> bool:
+    """Loaded with ``from_pretrained`` (transformers records where the weights came from)."""
+    config = getattr(model, "config", None)
+    return bool(getattr(config, "_name_or_path", ""))
