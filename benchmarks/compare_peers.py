@@ -559,7 +559,12 @@ def machine_line() -> str:
         cpu = names[0] if names else cpu
     except OSError:
         pass
-    return f"{os.cpu_count()}-core CPU ({cpu}), {platform.system()} {platform.release()}, no GPU used"
+    return f"{os.cpu_count()}-core CPU ({cpu}), {platform.system()} {platform.release()}, no GPU"
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages: how busy the machine was (other processes share these CPUs)."""
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def render_detection(rows: list[RuleRow], tools: list[str]) -> list[str]:
@@ -627,18 +632,21 @@ def render_timing(runs: dict[tuple[str, str], list[RunResult]], corpora: list[Co
     head = ["tool"] + [f"{c.name} ({len(c.files)} files): median s / × ftdoctor" for c in corpora]
     out = [_md_row(head), _md_row(["---"] * len(head))]
     for tool in tools:
-        cells = []
-        for corpus in corpora:
-            mine, ours = runs.get((tool, corpus.name)), runs.get(("ftdoctor", corpus.name))
-            if not mine:
-                cells.append("—")
-                continue
-            seconds = median_seconds(mine)
-            ratio = f"{seconds / median_seconds(ours):.1f}×" if ours else "?"
-            single = " (1 run)" if len(mine) == 1 and len(ours or []) > 1 else ""
-            cells.append(f"{seconds:.2f} s / {ratio}{single}")
+        cells = [_timing_cell(runs.get((tool, c.name), []), runs.get(("ftdoctor", c.name), [])) for c in corpora]
         out.append(_md_row([tool, *cells]))
     return out
+
+
+def _timing_cell(mine: list[RunResult], ours: list[RunResult]) -> str:
+    """Median seconds and the ratio to ftdoctor's runs of the same rounds (a tool not repeated: round 1 only)."""
+    if not mine:
+        return "—"
+    seconds = median_seconds(mine)
+    same_rounds = ours[: len(mine)]
+    ratio = f"{seconds / median_seconds(same_rounds):.1f}×" if same_rounds else "?"
+    timed_out = any(r.error and r.error.startswith("timed out") for r in mine)
+    cell = f"> {seconds:.0f} s (timed out) / > {ratio}" if timed_out else f"{seconds:.2f} s / {ratio}"
+    return cell + (" (1 run)" if len(mine) == 1 and len(ours) > 1 else "")
 
 
 def _md_row(cells: Sequence[str]) -> str:
@@ -681,6 +689,7 @@ class Comparison:
     runs: dict[tuple[str, str], list[RunResult]]
     rows: list[RuleRow]
     repeats: int
+    load_at_start: str
 
     @property
     def fixture_results(self) -> dict[str, list[ToolFinding]]:
@@ -696,6 +705,7 @@ def compare(
 ) -> Comparison:
     skipped = {t.name: reason for t in tools if (reason := t.unavailable_reason())}
     runnable = [t for t in tools if t.name not in skipped]
+    load_at_start = load_average()
     with tempfile.TemporaryDirectory(prefix="ftdoctor-peers-") as tmp:
         fixtures = stage_fixtures(fixtures_dir, Path(tmp) / "fixtures")
         corpora = [Corpus("fixtures", Path(tmp) / "fixtures", [fx.rel for fx in fixtures])]
@@ -708,7 +718,7 @@ def compare(
         results = {t.name: runs[(t.name, "fixtures")][0].findings for t in runnable}
         counterparts = {t.name: t.counterparts for t in runnable}
         rows = detection_rows(fixtures, corpora[0].root, results, static_rules(), counterparts)
-    return Comparison(runnable, skipped, fixtures, corpora, corpus_note, runs, rows, repeats)
+    return Comparison(runnable, skipped, fixtures, corpora, corpus_note, runs, rows, repeats, load_at_start)
 
 
 def render_report(cmp: Comparison) -> str:
@@ -718,6 +728,7 @@ def render_report(cmp: Comparison) -> str:
         "# ftdoctor check vs. TorchFix, dslinter and pylint",
         "",
         f"- date: {datetime.date.today().isoformat()}; machine: {machine_line()}; every figure is from CPUs",
+        f"- load average (1/5/15 min) at start {cmp.load_at_start}, at end {load_average()}",
         "- command: `python benchmarks/compare_peers.py --setup && python benchmarks/compare_peers.py`",
         "- versions: " + "; ".join(f"{t.name} {t.version()}" for t in cmp.tools),
         f"- corpus: fixtures/scripts ({bad} buggy, {good} correct fixtures; notebooks as .py); {cmp.corpus_note}",
