@@ -53,7 +53,7 @@ from ftdoctor.runtime.events import (
 from ftdoctor.runtime.hooks import HookSet, listen_to_losses
 from ftdoctor.runtime.options import DoctorOptions
 from ftdoctor.runtime.rule import RUNTIME_RULES, RuntimeRule
-from ftdoctor.runtime.stats import UpdateRatioProbe, all_finite, gradient_stats, merge_counts
+from ftdoctor.runtime.stats import LabelCounter, UpdateRatioProbe, all_finite, gradient_stats
 from ftdoctor.settings import Settings
 
 #: forwards kept for eval classification before a flush is forced (a loop that never steps)
@@ -72,7 +72,7 @@ class StepRecord:
     seconds: float
 
 
-@dataclass
+@dataclass(slots=True)
 class _Forward:
     """One forward of the watched model, until it is known to be training or eval."""
 
@@ -160,7 +160,7 @@ class Doctor:
         self.step = 0
         self.findings: list[Finding] = []
         self.history: list[StepRecord] = []
-        self.label_counts: Counter[int] = Counter()
+        self._labels = LabelCounter()
         self.on_finding: list[Callable[[Finding], None]] = []
         self.internal_errors: list[str] = []
         self.exception: BaseException | None = None
@@ -308,6 +308,11 @@ class Doctor:
         return self._doctor_seconds / elapsed if elapsed > 0 else None
 
     @property
+    def label_counts(self) -> Counter[int]:
+        """The training label histogram seen so far (this process's batches)."""
+        return self._labels.counts
+
+    @property
     def is_main_process(self) -> bool:
         return distributed.is_main_process()
 
@@ -396,7 +401,9 @@ class Doctor:
         with self._guard("forward"):
             record, self._current = self._current, None
             logits, loss = _logits_and_loss(output)
-            anchor = next((t for t in (logits, loss) if t is not None and t.requires_grad), None)
+            anchor = logits if logits is not None and logits.requires_grad else None
+            if anchor is None and loss is not None and loss.requires_grad:
+                anchor = loss
             if anchor is not None:
                 record.grad_tracked = True
                 anchor.register_hook(lambda grad, record=record: self._on_backward(record))
@@ -659,7 +666,7 @@ class Doctor:
 
     def _publish_batch(self, phase: str, labels: torch.Tensor | None, batch_size: Callable[[], int | None]) -> None:
         if phase == "train" and labels is not None and _is_class_ids(labels):
-            merge_counts(self.label_counts, labels)
+            self._labels.add(labels)
         if self._listened("on_batch"):
             self._publish("on_batch", BatchSeen(self.step, phase, labels, batch_size()))
 

@@ -67,32 +67,39 @@ class UpdateRatioProbe:
     The sample is a leading slice of each chosen weight matrix (at most
     ``max_elements`` in all), so the cost stays flat as models grow. Adaptive
     optimizers move every element by roughly the learning rate, so a slice is
-    representative of its tensor.
+    representative of its tensor. The slices are copied into one flat buffer
+    per dtype/device, so a measurement is a handful of ops however many tensors
+    the sample spans.
     """
 
     def __init__(self, params: Iterable[torch.Tensor], max_elements: int) -> None:
-        self.slices = _sample_slices([p for p in params if p.dim() >= 2], max_elements)
+        slices = _sample_slices([p for p in params if p.dim() >= 2], max_elements)
+        groups: dict[tuple[torch.dtype, torch.device], list[torch.Tensor]] = {}
+        for piece in slices:
+            groups.setdefault((piece.dtype, piece.device), []).append(piece)
+        self.groups = list(groups.values())
         self._before: list[torch.Tensor] | None = None
 
     @property
     def empty(self) -> bool:
-        return not self.slices
+        return not self.groups
 
     def before_step(self) -> None:
-        if self.slices:
-            self._before = [s.detach().clone() for s in self.slices]
+        if self.groups:
+            self._before = [torch.cat(group) for group in self.groups]
 
     def after_step(self) -> float | None:
         """The ratio of the step since :meth:`before_step` (None when not sampled)."""
         if self._before is None:
             return None
         before, self._before = self._before, None
-        current = [s.detach() for s in self.slices]
-        deltas = torch._foreach_sub(current, before)
-        delta = torch.stack([n.float() for n in torch._foreach_norm(deltas)]).norm()
-        weight = torch.stack([n.float() for n in torch._foreach_norm(before)]).norm()
-        delta_value, weight_value = torch.stack([delta, weight]).tolist()
-        return delta_value / weight_value if weight_value > 0 else None
+        deltas = [torch.cat(group).sub_(old) for group, old in zip(self.groups, before)]
+        norms = [n.float() for n in (*torch._foreach_norm(deltas), *torch._foreach_norm(before))]
+        values = torch.stack(norms).tolist()
+        half = len(values) // 2
+        delta = math.sqrt(sum(v * v for v in values[:half]))
+        weight = math.sqrt(sum(v * v for v in values[half:]))
+        return delta / weight if weight > 0 else None
 
 
 def _sample_slices(params: list[torch.Tensor], max_elements: int) -> list[torch.Tensor]:
@@ -109,10 +116,36 @@ def all_finite(value: object) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in iter_tensors(value) if t.is_floating_point())
 
 
-def merge_counts(total: Counter[int], labels: torch.Tensor) -> None:
-    """Add an integer label tensor's values to ``total`` (any shape; ``-100``, the ignore index, left out)."""
-    total.update(labels.detach().reshape(-1).tolist())
-    total.pop(-100, None)
+class LabelCounter:
+    """A histogram of integer labels, counted in batches of batches.
+
+    Label tensors are kept (detached, flattened) and folded into the Counter
+    every ``fold_every`` additions or when read, so a training step pays one
+    list append instead of a device-to-host copy. ``-100`` (the ignore index)
+    is left out.
+    """
+
+    def __init__(self, fold_every: int = 64) -> None:
+        self.fold_every = fold_every
+        self._counts: Counter[int] = Counter()
+        self._pending: list[torch.Tensor] = []
+
+    def add(self, labels: torch.Tensor) -> None:
+        self._pending.append(labels.detach().reshape(-1))
+        if len(self._pending) >= self.fold_every:
+            self._fold()
+
+    @property
+    def counts(self) -> Counter[int]:
+        self._fold()
+        return self._counts
+
+    def _fold(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        self._counts.update(torch.cat(pending).tolist())
+        self._counts.pop(-100, None)
 
 
 def iter_tensors(value: object) -> Iterable[torch.Tensor]:
