@@ -743,7 +743,19 @@ def render_report(cmp: Comparison) -> str:
     lines += ["", "## Noise on correct code", ""] + render_noise(cmp.fixtures, cmp.fixture_results, names)
     lines += ["", f"## Wall time, side by side (median of {cmp.repeats} unless marked, whole process, same files)", ""]
     lines += render_timing(cmp.runs, cmp.corpora, names)
+    lines += ["", "## Reading these figures", "", *_NOTES]
     return "\n".join(lines)
+
+
+_NOTES = [
+    "- The fixtures are ftdoctor's own test fixtures: its test suite requires it to catch every buggy one and to "
+    "stay silent on every correct one, so its column shows that its catalogue is covered, not its accuracy on "
+    "unseen code. The peers' columns show whether they cover these bug classes at all.",
+    "- The peers were built for other goals (TorchFix: deprecated and slow PyTorch APIs; dslinter: data-science "
+    "code smells; pylint: Python in general); only the bug classes of ftdoctor's catalogue are scored here.",
+    "- Wall times are whole processes (interpreter start-up included) on a machine shared with other work; the "
+    "load averages above say how busy it was. Ratios compare runs of the same rounds.",
+]
 
 
 _DETECTION_LEGEND = (
