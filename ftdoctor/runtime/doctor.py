@@ -312,6 +312,14 @@ class Doctor:
         """The training label histogram seen so far (this process's batches)."""
         return self._labels.counts
 
+    def global_label_counts(self) -> dict[int, int]:
+        """``label_counts`` summed over every process of a torch.distributed run.
+
+        A collective: every rank must call it (e.g. at the end of training).
+        Without torch.distributed it is ``label_counts``.
+        """
+        return distributed.all_reduce_counts(self.label_counts)
+
     @property
     def is_main_process(self) -> bool:
         return distributed.is_main_process()

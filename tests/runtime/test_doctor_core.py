@@ -205,6 +205,9 @@ def test_distributed_helpers_in_a_single_process_group(tmp_path: Path) -> None:
         assert distributed.is_distributed() and distributed.is_main_process()
         assert distributed.all_reduce_counts({0: 3, 4: 1, -1: 2}) == {0: 3, 4: 1, -1: 2}
         assert distributed.all_reduce_counts({}) == {}
+        run = train(Spec(steps=2, batch_size=4))
+        assert run.doctor.global_label_counts() == dict(run.doctor.label_counts)
+        assert sum(run.doctor.label_counts.values()) == 8
     finally:
         torch.distributed.destroy_process_group()
 
