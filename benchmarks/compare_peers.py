@@ -25,6 +25,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -353,16 +354,21 @@ def run_tool(tool: Tool, root: Path, files: list[str]) -> RunResult:
     """One invocation of ``tool`` on ``files`` (relative to ``root``); wall time of the whole process."""
     argv = tool.argv(tool.venv, files)
     started = time.perf_counter()
+    # A session of its own, so that a timeout ends the tool's worker processes too.
+    process = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
     try:
-        done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
         return RunResult([], time.perf_counter() - started, f"timed out after {RUN_TIMEOUT_S} s")
     seconds = time.perf_counter() - started
     try:
-        return RunResult(tool.parse(done.stdout), seconds)
+        return RunResult(tool.parse(stdout), seconds)
     except (ValueError, KeyError) as exc:
-        detail = _last_lines(done.stderr or done.stdout, 3)
-        return RunResult([], seconds, f"exit {done.returncode}, unreadable output ({exc}): {detail}")
+        detail = _last_lines(stderr or stdout, 3)
+        return RunResult([], seconds, f"exit {process.returncode}, unreadable output ({exc}): {detail}")
 
 
 # --------------------------------------------------------------------------------------------- detection
