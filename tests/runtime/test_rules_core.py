@@ -206,3 +206,15 @@ def test_lr_too_high_for_fine_tuning_pretrained_weights(tmp_path: Any) -> None:
 
 def test_usual_fine_tuning_lr_on_pretrained_weights_is_silent(tmp_path: Any) -> None:
     assert _fine_tune_pretrained(tmp_path, lr=2e-5).findings == []
+
+
+def test_zero_grad_between_backward_and_step_is_not_called_dead_parameters() -> None:
+    """Every gradient is cleared before the step: a misplaced zero_grad (a static rule's), not unused modules."""
+    model = tiny_bert()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with ftdoctor.watch(model, optimizer) as doctor:
+        for _ in range(4):
+            model(input_ids=torch.randint(5, 200, (8, 12)), labels=torch.randint(0, 2, (8,))).loss.backward()
+            optimizer.zero_grad()
+            optimizer.step()
+    assert "dead-parameters" not in {f.rule for f in doctor.findings}

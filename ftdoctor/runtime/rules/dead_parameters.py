@@ -4,8 +4,10 @@ Judged per parameter tensor (an embedding's gradient is row-sparse by design,
 so element-wise zero fractions would be false alarms) over the first
 ``dead_param_steps`` optimizer steps: a tensor whose ``.grad`` was None or
 all-zero at every one of them is not connected to the loss — typically a head
-that the forward never calls. Modules listed in ``benign_dead_modules`` (a base
-model's pooler when a custom head reads ``last_hidden_state``) are left out.
+that the forward never calls. Steps whose gradients were all cleared after the
+last backward (zero_grad between backward and step) are not counted. Modules
+listed in ``benign_dead_modules`` (a base model's pooler when a custom head
+reads ``last_hidden_state``) are left out.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ class DeadParameters(RuntimeRule):
         self.dead: set[str] | None = None  # names without a gradient on every step so far
 
     def on_before_step(self, event: OptimizerStep) -> None:
-        if event.grad_norm is None:
-            return  # a step whose gradients were not measured
+        if event.grad_norm is None or event.backwards_since_zero_grad == 0:
+            # not measured, or gradients cleared after the last backward (a misplaced
+            # zero_grad empties every parameter alike: it says nothing about connectivity)
+            return
         without_grad = {name for name, norm in event.grad_norms.items() if not norm}
         self.dead = without_grad if self.dead is None else self.dead & without_grad
         self.steps_seen += 1
