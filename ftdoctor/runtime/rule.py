@@ -13,16 +13,11 @@ from typing import Any, ClassVar
 
 from ftdoctor.catalogue import make_finding
 from ftdoctor.findings import Finding
+from ftdoctor.registry import RuleRegistry
 
 #: slug -> rule class, filled by @register_runtime_rule
-RUNTIME_RULES: dict[str, type["RuntimeRule"]] = {}
-
-
-def register_runtime_rule(cls: type["RuntimeRule"]) -> type["RuntimeRule"]:
-    if cls.slug in RUNTIME_RULES:
-        raise ValueError(f"runtime rule {cls.slug} registered twice")
-    RUNTIME_RULES[cls.slug] = cls
-    return cls
+RUNTIME_RULES: RuleRegistry = RuleRegistry("runtime")
+register_runtime_rule = RUNTIME_RULES.register
 
 
 class RuntimeRule:

@@ -13,19 +13,14 @@ from typing import TYPE_CHECKING, ClassVar, Iterator
 
 from ftdoctor.catalogue import make_finding
 from ftdoctor.findings import Finding
+from ftdoctor.registry import RuleRegistry
 
 if TYPE_CHECKING:
     from ftdoctor.static.model import ModuleModel
 
 #: slug -> rule class, filled by @register_static_rule
-STATIC_RULES: dict[str, type["StaticRule"]] = {}
-
-
-def register_static_rule(cls: type["StaticRule"]) -> type["StaticRule"]:
-    if cls.slug in STATIC_RULES:
-        raise ValueError(f"static rule {cls.slug} registered twice")
-    STATIC_RULES[cls.slug] = cls
-    return cls
+STATIC_RULES: RuleRegistry = RuleRegistry("static")
+register_static_rule = STATIC_RULES.register
 
 
 class StaticRule:
