@@ -7,7 +7,7 @@ Shared by ``check`` and ``run``: command-line options override
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from ftdoctor.catalogue import RuleDoc, load_catalogue
 from ftdoctor.errors import FtdoctorError
@@ -45,6 +45,8 @@ class Settings:
     fail_on: str = "warning"
     severity_overrides: dict[str, Severity] = field(default_factory=dict)
     exclude: list[str] = field(default_factory=list)
+    #: per-rule options by slug, e.g. {"lr-out-of-range": {"full": (1e-6, 1e-4)}}
+    rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def is_enabled(self, slug: str) -> bool:
         doc = load_catalogue().get(slug)

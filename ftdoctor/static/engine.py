@@ -57,7 +57,7 @@ def _check(source: str, path: str, settings: Settings) -> list[Finding]:
     for slug, rule_class in STATIC_RULES.items():
         if slug == PARSE_ERROR or not settings.is_enabled(slug):
             continue
-        findings.extend(_run_rule(rule_class(), module))
+        findings.extend(_run_rule(rule_class(settings.rule_options.get(slug)), module))
     return settings.apply(findings)
 
 

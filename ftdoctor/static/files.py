@@ -33,7 +33,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 SOURCE_SUFFIXES = (".py", ".ipynb")
 #: Folder names never walked into (a folder named explicitly is still checked).
 SKIPPED_DIRS = frozenset({"__pycache__", "site-packages", "node_modules", "venv", "__pypackages__", "_build"})
-CONFIG_KEYS = ("select", "ignore", "fail-on", "exclude", "severity")
+CONFIG_KEYS = ("select", "ignore", "fail-on", "exclude", "severity", "lr-range")
 SEVERITY_NAMES = tuple(s.value for s in Severity)
 
 
@@ -278,6 +278,8 @@ def _validate_table(table: Any, path: Path) -> None:
             raise SettingsError(f"{path}: {where}.fail-on must be one of {', '.join(FAIL_ON_CHOICES)}; got {value!r}")
         if key == "severity":
             _validate_severity_table(value, path)
+        if key == "lr-range":
+            _validate_lr_range_table(value, path)
 
 
 def _expect_string_list(value: Any, where: str) -> None:
@@ -294,6 +296,23 @@ def _validate_severity_table(table: Any, path: Path) -> None:
             raise SettingsError(f"{where}: {rule!r} names no rule; use a slug or code (`ftdoctor rules` lists them)")
         if severity not in SEVERITY_NAMES:
             raise SettingsError(f"{where} must be one of {', '.join(SEVERITY_NAMES)}; got {severity!r}")
+
+
+def _validate_lr_range_table(table: Any, path: Path) -> None:
+    from ftdoctor.static.rules.lr_out_of_range import RANGE_NAMES
+
+    example = 'full = [1e-6, 1e-4]'
+    if not isinstance(table, dict):
+        raise SettingsError(f"{path}: tool.ftdoctor.lr-range must be a table like {example}")
+    for name, bounds in table.items():
+        where = f"{path}: tool.ftdoctor.lr-range.{name}"
+        if name not in RANGE_NAMES:
+            raise SettingsError(f"{where}: unknown range; expected one of {', '.join(RANGE_NAMES)}")
+        numbers = isinstance(bounds, list) and len(bounds) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds
+        )
+        if not numbers or not 0 < bounds[0] < bounds[1]:
+            raise SettingsError(f"{where} must be [low, high] with 0 < low < high, e.g. {example}; got {bounds!r}")
 
 
 def build_settings(
@@ -319,6 +338,7 @@ def build_settings(
         fail_on=fail_on or table.get("fail-on", "warning"),
         severity_overrides=overrides,
         exclude=list(table.get("exclude", [])),
+        rule_options={"lr-out-of-range": dict(table["lr-range"])} if "lr-range" in table else {},
     )
 
 

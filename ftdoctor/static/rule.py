@@ -9,7 +9,7 @@ that queries the semantic model of one module and yields findings through
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
 
 from ftdoctor.catalogue import make_finding
 from ftdoctor.findings import Finding
@@ -25,6 +25,10 @@ register_static_rule = STATIC_RULES.register
 
 class StaticRule:
     slug: ClassVar[str]
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        #: this rule's options from the configuration (``Settings.rule_options[slug]``)
+        self.options: Mapping[str, Any] = options or {}
 
     def check(self, module: "ModuleModel") -> Iterator[Finding]:
         raise NotImplementedError

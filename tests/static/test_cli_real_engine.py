@@ -47,3 +47,26 @@ def test_missing_path_message_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("ftdoctor: error: no such file or directory: 'nowhere.py'")
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_lr_range_table_widens_the_range(tmp_path) -> None:
+    """`[tool.ftdoctor.lr-range]` reaches lr-out-of-range through the CLI (and the parallel workers)."""
+    from click.testing import CliRunner
+
+    from ftdoctor.cli import cli
+    from ftdoctor.settings import SettingsError
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import torch\nfrom transformers import AutoModelForSequenceClassification\n"
+        "model = AutoModelForSequenceClassification.from_pretrained('bert-base-uncased', num_labels=2)\n"
+        "opt = torch.optim.AdamW(model.parameters(), lr=5e-4)\n"
+    )
+    args = ["check", str(script), "--select", "lr-out-of-range", "--format", "json"]
+    assert CliRunner().invoke(cli, args).exit_code == 1  # default range: 5e-4 is too high
+    (tmp_path / "pyproject.toml").write_text("[tool.ftdoctor.lr-range]\nfull = [1e-6, 1e-3]\n")
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    (tmp_path / "pyproject.toml").write_text("[tool.ftdoctor.lr-range]\nfull = [1e-3, 1e-6]\n")
+    result = CliRunner().invoke(cli, args)  # main() turns this SettingsError into exit 2
+    assert isinstance(result.exception, SettingsError)
+    assert "tool.ftdoctor.lr-range.full" in str(result.exception)

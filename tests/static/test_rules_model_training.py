@@ -13,7 +13,7 @@ import pytest
 
 from ftdoctor.findings import Finding
 from ftdoctor.static.engine import check_source
-from ftdoctor.static.rules import lr_out_of_range
+from ftdoctor.settings import Settings
 
 
 def findings(source: str, slug: str) -> list[Finding]:
@@ -94,16 +94,13 @@ def test_lr_silent_cases(source: str) -> None:
     assert findings(source, LR) == []
 
 
-@pytest.fixture
-def wider_full_finetuning_range() -> Iterator[None]:
-    lr_out_of_range.configure_lr_ranges({"full": (1e-6, 1e-3)})
-    yield
-    lr_out_of_range.configure_lr_ranges(None)
-
-
-def test_lr_ranges_are_configurable(wider_full_finetuning_range: None) -> None:
-    assert findings(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-4)\n", LR) == []
-    assert lines(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-3)\n", LR) == [4]
+def test_lr_ranges_are_configurable() -> None:
+    wider = Settings(rule_options={LR: {"full": (1e-6, 1e-3)}})
+    assert [f for f in check_source(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-4)\n", "t.py", wider) if f.rule == LR] == []
+    flagged = check_source(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-3)\n", "t.py", wider)
+    assert [f.line for f in flagged if f.rule == LR] == [4]
+    # the default range still flags 5e-4
+    assert lines(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-4)\n", LR) == [4]
 
 
 # --------------------------------------------------------------------------- softmax-before-loss

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 from ftdoctor.findings import Finding
 from ftdoctor.static.constants import resolve_constant
@@ -29,30 +29,31 @@ class LrRange:
         return self.low <= lr <= self.high
 
 
-#: (optimizer family, PEFT context) -> range. Override with :func:`configure_lr_ranges`.
+#: (optimizer family, PEFT context) -> range; `[tool.ftdoctor.lr-range]` overrides them by name.
 DEFAULT_LR_RANGES: dict[tuple[str, bool], LrRange] = {
     ("adam", False): LrRange(1e-6, 1e-4, "full fine-tuning with {optimizer}"),
     ("adam", True): LrRange(1e-5, 1e-3, "LoRA/PEFT fine-tuning with {optimizer}"),
     ("sgd", False): LrRange(1e-4, 1e-1, "fine-tuning with SGD"),
     ("sgd", True): LrRange(1e-4, 1e-1, "fine-tuning with SGD"),
 }
-LR_RANGES: dict[tuple[str, bool], LrRange] = dict(DEFAULT_LR_RANGES)
 
-#: keys accepted by configure_lr_ranges (e.g. from a ``[tool.ftdoctor.lr-range]`` table)
-_SETTING_KEYS = {"full": ("adam", False), "peft": ("adam", True), "sgd": ("sgd", False)}
+#: the names of `[tool.ftdoctor.lr-range]` and the ranges each one sets
+RANGE_NAMES: dict[str, tuple[tuple[str, bool], ...]] = {
+    "full": (("adam", False),),
+    "peft": (("adam", True),),
+    "sgd": (("sgd", False), ("sgd", True)),
+}
 
 _PEFT_MARKERS = ("get_peft_model", "LoraConfig", "prepare_model_for_kbit_training", "PeftModel", "AdaLoraConfig")
 
 
-def configure_lr_ranges(overrides: dict[str, tuple[float, float]] | None = None) -> None:
-    """Set the ranges: ``{"full": (1e-6, 1e-4), "peft": (1e-5, 1e-3), "sgd": (1e-4, 1e-1)}``; None restores defaults."""
-    LR_RANGES.clear()
-    LR_RANGES.update(DEFAULT_LR_RANGES)
-    for name, (low, high) in (overrides or {}).items():
-        family, peft = _SETTING_KEYS[name]
-        keys = [(family, peft)] if name != "sgd" else [("sgd", False), ("sgd", True)]
-        for key in keys:
-            LR_RANGES[key] = LrRange(float(low), float(high), DEFAULT_LR_RANGES[key].context)
+def lr_ranges(overrides: Mapping[str, Sequence[float]]) -> dict[tuple[str, bool], LrRange]:
+    """The default ranges with ``{"full"|"peft"|"sgd": (low, high)}`` applied."""
+    ranges = dict(DEFAULT_LR_RANGES)
+    for name, (low, high) in overrides.items():
+        for key in RANGE_NAMES[name]:
+            ranges[key] = LrRange(float(low), float(high), DEFAULT_LR_RANGES[key].context)
+    return ranges
 
 
 @register_static_rule
@@ -60,6 +61,7 @@ class LrOutOfRange(StaticRule):
     slug = "lr-out-of-range"
 
     def check(self, module: ModuleModel) -> Iterator[Finding]:
+        self.ranges = lr_ranges(self.options)
         if not _fine_tunes_pretrained(module):
             return
         peft = _uses_peft(module)
@@ -86,7 +88,7 @@ class LrOutOfRange(StaticRule):
         lr = resolve_constant(module, node)
         if not isinstance(lr, (int, float)) or isinstance(lr, bool):
             return
-        allowed = LR_RANGES[(family, peft)]
+        allowed = self.ranges[(family, peft)]
         if lr in allowed or (partial and lr > allowed.high):
             return  # training only a head (linear probing) legitimately uses higher rates
         context = allowed.context.format(optimizer=optimizer)
