@@ -338,7 +338,15 @@ def _is_periodic_test(test: ast.expr) -> bool:
 
 
 def is_grad_disabling(call: ast.AST, module: "ModuleModel") -> bool:
-    """``torch.no_grad()``, ``torch.inference_mode()``, ``torch.set_grad_enabled(False)`` (or the bare names)."""
+    """``torch.no_grad()``, ``torch.inference_mode()``, ``torch.set_grad_enabled(False)`` (or the bare names),
+    also through a name bound to one (``ctx = torch.no_grad() if eval_only else nullcontext()``): a context that
+    may disable gradients counts, since a linter must not claim autograd is on where it may be off."""
+    if isinstance(call, ast.IfExp):
+        return is_grad_disabling(call.body, module) or is_grad_disabling(call.orelse, module)
+    if isinstance(call, ast.Name) and module.qualified_name(call) is None:
+        from ftdoctor.static.constants import producers
+
+        return any(is_grad_disabling(value, module) for value in producers(module, call) if value is not call)
     if not isinstance(call, ast.Call):
         call_target = call
         name = (module.qualified_name(call_target) or "").rsplit(".", 1)[-1]

@@ -554,3 +554,24 @@ for x, y in dataset:
     assert check_source(source, "tf_eval.py") == []
     torch_source = "import torch\n" + source.replace("import tensorflow as tf\n", "")
     assert "missing-no-grad-eval" in {f.rule for f in check_source(torch_source, "torch_eval.py")}
+
+
+def test_a_context_that_may_disable_grad_counts_as_no_grad() -> None:
+    maybe = """
+    def evaluate(loader, with_grad=False):
+        model.eval()
+        ctx = torch.enable_grad() if with_grad else torch.no_grad()
+        with ctx:
+            for batch in loader:
+                model(**batch)
+    """
+    never = """
+    def evaluate(loader):
+        model.eval()
+        ctx = torch.enable_grad()
+        with ctx:
+            for batch in loader:
+                model(**batch)
+    """
+    assert not triggers("missing-no-grad-eval", maybe)
+    assert triggers("missing-no-grad-eval", never)
