@@ -191,7 +191,7 @@ def build_model(spec: Spec) -> nn.Module:
     if spec.head_width is not None:
         model.classifier = nn.Linear(hidden, spec.head_width)
     if spec.orphan_head:
-        model.head = nn.Linear(hidden, spec.num_labels)  # registered, never called by forward
+        model.head = nn.Linear(hidden, spec.num_labels)  # noqa: FTD106 — the orphan-head fault knob: registered, never called by forward
     if spec.freeze_encoder:
         for param in model.bert.parameters():
             param.requires_grad = False

@@ -92,7 +92,7 @@ def test_non_finite_loss_names_the_first_non_finite_module() -> None:
 def test_non_finite_loss_from_the_loss_computation_says_so() -> None:
     torch.manual_seed(0)
     model = tiny_bert()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)  # noqa: FTD104 a deliberately high lr
     ids = torch.randint(5, 200, (8, 12))
     labels = torch.randint(0, 2, (8,))
     with ftdoctor.watch(model, optimizer) as doctor:
@@ -191,7 +191,7 @@ def _fine_tune_pretrained(directory: Any, lr: float, steps: int = 6) -> Any:
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     torch.manual_seed(0)
     with ftdoctor.watch(model, optimizer) as doctor:
-        for _ in range(steps):
+        for _ in range(steps):  # noqa: FTD110 the fault under test
             optimizer.zero_grad()
             model(input_ids=torch.randint(5, 200, (16, 12)), labels=torch.randint(0, 2, (16,))).loss.backward()
             optimizer.step()
@@ -211,10 +211,10 @@ def test_usual_fine_tuning_lr_on_pretrained_weights_is_silent(tmp_path: Any) -> 
 def test_zero_grad_between_backward_and_step_is_not_called_dead_parameters() -> None:
     """Every gradient is cleared before the step: a misplaced zero_grad (a static rule's), not unused modules."""
     model = tiny_bert()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)  # noqa: FTD104 a deliberately high lr
     with ftdoctor.watch(model, optimizer) as doctor:
         for _ in range(4):
             model(input_ids=torch.randint(5, 200, (8, 12)), labels=torch.randint(0, 2, (8,))).loss.backward()
-            optimizer.zero_grad()
+            optimizer.zero_grad()  # noqa: FTD102 the fault under test
             optimizer.step()
     assert "dead-parameters" not in {f.rule for f in doctor.findings}
