@@ -343,7 +343,8 @@ class Doctor:
         return bool(self._handlers[handler])
 
     def _publish(self, handler: str, event: Any) -> None:
-        for rule, method in tuple(self._handlers[handler]):
+        # _retire/_close replace the lists instead of mutating them, so iterating one is safe
+        for rule, method in self._handlers[handler]:
             try:
                 method(event)
             except Exception as exc:  # a broken rule must never break training
@@ -353,6 +354,8 @@ class Doctor:
                 self._collect(rule)
             if rule.fired or rule.done:
                 self._retire(rule)
+            elif rule.listening_changed:
+                self._close(rule)
 
     def _collect(self, rule: RuntimeRule) -> None:
         self._collected.add(id(rule))
@@ -366,8 +369,18 @@ class Doctor:
 
     def _retire(self, rule: RuntimeRule) -> None:
         """A fired (or done) rule gets no more events: its verdict cannot change."""
-        for handlers in self._handlers.values():
-            handlers[:] = [(r, m) for r, m in handlers if r is not rule]
+        self._drop(rule, list(self._handlers))
+
+    def _close(self, rule: RuntimeRule) -> None:
+        """The rule stopped listening to some events (their window closed)."""
+        rule.listening_changed = False
+        self._drop(rule, [name for name in rule.closed_handlers if name in self._handlers])
+
+    def _drop(self, rule: RuntimeRule, names: list[str]) -> None:
+        for name in names:
+            handlers = self._handlers[name]
+            if any(r is rule for r, _ in handlers):
+                self._handlers[name] = [(r, m) for r, m in handlers if r is not rule]
 
     def _disable(self, rule: RuntimeRule, exc: BaseException) -> None:
         self._retire(rule)

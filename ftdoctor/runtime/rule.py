@@ -33,6 +33,9 @@ class RuntimeRule:
         #: set True once the rule has judged everything it ever will; the doctor
         #: then stops sending it events (a fired rule is done too)
         self.done = False
+        #: handlers whose window has closed (see :meth:`stop_listening`)
+        self.closed_handlers: set[str] = set()
+        self.listening_changed = False
 
     def emit(self, step: int, message: str, fix: str, evidence: dict[str, Any], **location: Any) -> None:
         """Record this rule's finding once; later calls are ignored."""
@@ -40,6 +43,13 @@ class RuntimeRule:
             return
         self.fired = True
         self.findings.append(make_finding(self.slug, message, fix, step=step, evidence=evidence, **location))
+
+    def stop_listening(self, *handlers: str) -> None:
+        """Stop receiving these events (e.g. ``"on_batch"`` once a batch window has closed);
+        the others still arrive. Cheaper per step than checking a window in the handler."""
+        if not set(handlers) <= self.closed_handlers:
+            self.closed_handlers.update(handlers)
+            self.listening_changed = True
 
     def explains(self, error: BaseException) -> bool:
         """Whether this rule fired and its finding says why the run crashed with ``error``."""

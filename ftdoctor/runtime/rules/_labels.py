@@ -92,11 +92,22 @@ _host_copy: dict[str, Any] = {}
 
 
 def tensor_histogram(labels: "torch.Tensor | None") -> LabelHistogram | None:
-    """The class histogram of an integer label tensor (any shape; meant for one batch), else None."""
+    """The class histogram of an integer label tensor (any shape; meant for one batch), else None.
+
+    Counted once per batch however many rules ask (remembered like :func:`host_labels`'s copy);
+    the result is shared, so callers must not modify it.
+    """
     if not is_class_id_tensor(labels):
         return None
     assert labels is not None
-    return _histogram(host_labels(labels).reshape(-1).tolist(), integer=True)
+    source = _batch_histogram.get("source")
+    if source is None or source() is not labels or _batch_histogram.get("version") != labels._version:
+        histogram = _histogram(host_labels(labels).reshape(-1).tolist(), integer=True)
+        _batch_histogram.update(source=weakref.ref(labels), version=labels._version, histogram=histogram)
+    return _batch_histogram["histogram"]  # type: ignore[return-value]
+
+
+_batch_histogram: dict[str, Any] = {}
 
 
 def is_class_id_tensor(labels: "torch.Tensor | None") -> bool:

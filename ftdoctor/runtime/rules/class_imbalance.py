@@ -57,7 +57,10 @@ class ClassImbalance(DatasetRule):
             self._emit(step, histogram, f"the {train.name} dataset")
 
     def on_batch(self, event: BatchSeen) -> None:
-        if not self._watching_batches() or event.phase != "train" or not is_single_label_batch(event.labels):
+        if not self._watching_batches():
+            self.stop_listening("on_batch")  # the window has closed (a dataset given later is still judged)
+            return
+        if event.phase != "train" or not is_single_label_batch(event.labels):
             return
         batch = tensor_histogram(event.labels)
         if batch is None or not batch.counts:
@@ -71,8 +74,8 @@ class ClassImbalance(DatasetRule):
         return self.from_batches and not self.fired and len(self.batch_classes) < self.options.label_window_batches
 
     def _batches_show_imbalance(self) -> bool:
-        if len(self.seen.counts) < 2:
-            return False
+        if len(self.seen.counts) < 2 or _share(self.seen) < self.options.imbalance_share:
+            return False  # the Wilson interval contains the share: its lower bound cannot clear it
         lower = _wilson_lower_bound(_share(self.seen), self.seen.total, self.options.imbalance_batch_z)
         if lower < self.options.imbalance_share:
             return False

@@ -18,6 +18,10 @@ BCE-with-logits). The bare output of a model that never sees labels is not
 judged — it may be an encoder whose head lives outside the watched module.
 Language-model, multiple-choice and QA models are skipped: their scores are
 not per class.
+
+The widths are a property of the code, which the first steps exercise: the
+rule judges the first ``WINDOW_CALLS`` forwards and loss calls, then stops
+listening (the README's window for it is pre-flight).
 """
 
 from __future__ import annotations
@@ -42,8 +46,12 @@ class HeadOutputMismatch(RuntimeRule):
         r"shape '\[-1, \d+\]' is invalid",
     )
 
+    #: forwards (and, separately, loss calls) judged before the rule stops listening to them
+    WINDOW_CALLS = 64
+
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
+        self.forwards = self.loss_calls = 0
         self.judging = False
         self.logits_are_class_scores = False
         self.num_labels: int | None = None
@@ -52,6 +60,7 @@ class HeadOutputMismatch(RuntimeRule):
 
     def on_preflight(self, event: Preflight) -> None:
         if not is_classifier(event.model):
+            self.done = True
             return
         self.judging = True
         self.logits_are_class_scores = type(event.model).__name__.endswith(CLASS_LOGIT_MODELS)
@@ -63,6 +72,9 @@ class HeadOutputMismatch(RuntimeRule):
             self._judge(0, width, f"`{head_name}` outputs {width} values per example", {"module": head_name})
 
     def on_forward(self, event: ForwardDone) -> None:
+        self.forwards += 1
+        if self.forwards >= self.WINDOW_CALLS:
+            self.stop_listening("on_forward")
         logits = event.logits
         if self.fired or not self.judging or logits is None or logits.dim() < 2:
             return
@@ -71,6 +83,9 @@ class HeadOutputMismatch(RuntimeRule):
             self._judge(event.step, width, f"the model's logits are {width} wide", {"logits_shape": list(logits.shape)})
 
     def on_loss_input(self, event: LossInput) -> None:
+        self.loss_calls += 1
+        if self.loss_calls >= self.WINDOW_CALLS:
+            self.stop_listening("on_loss_input")
         family = loss_family(event.loss_name)
         if self.fired or not self.judging or family is None:
             return

@@ -56,7 +56,10 @@ class LabelCountMismatch(DatasetRule):
             self._judge(step, histogram, f"the {train.name} dataset")
 
     def on_batch(self, event: BatchSeen) -> None:
-        if self.judged or not self.preflight_seen or event.phase != "train" or not is_single_label_batch(event.labels):
+        if self.judged:
+            self.stop_listening("on_batch")  # judged once, from the dataset or the first labels
+            return
+        if not self.preflight_seen or event.phase != "train" or not is_single_label_batch(event.labels):
             return
         batch = tensor_histogram(event.labels)
         if batch is None or not batch.counts:

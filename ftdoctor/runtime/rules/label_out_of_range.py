@@ -15,6 +15,10 @@ Regression heads (``num_labels == 1``) have no class range: label-type-mismatch
 owns integer labels there. Language models, QA and multiple-choice models keep
 the default ``config.num_labels=2`` while their labels are token ids, spans or
 choice indices: their batches are not judged against it.
+
+Cost: one ``aminmax`` per batch (the details are counted only when a label is
+out of range), and a loss whose targets are the very tensor already judged for
+the batch, against the same class range, is not judged again.
 """
 
 from __future__ import annotations
@@ -38,10 +42,14 @@ class LabelOutOfRange(DatasetRule):
         super().__init__(options)
         self.num_labels: int | None = None
         self.judging = True  # false for language models & co., whose labels are token ids or spans
+        self.last_checked: Any = None  # the last label tensor found in range (kept alive: its memory is not reused)
+        self.last_classes = 0
 
     def start(self, event: Preflight) -> None:
         self.num_labels = class_count(event)
         self.judging = is_classifier(event.model)
+        if self.num_labels is not None or not self.judging:
+            self.stop_listening("on_forward")  # the forward only teaches a missing class range
 
     def judge_datasets(self, step: int, train: LabelledData | None, val: LabelledData | None) -> None:
         classes = self._class_range()
@@ -59,6 +67,7 @@ class LabelOutOfRange(DatasetRule):
         if self.fired or not learns_width:
             return
         self.num_labels = int(logits.shape[-1])  # type: ignore[union-attr]
+        self.stop_listening("on_forward")
         self._judge_batch(event.step, event.phase, event.labels)
 
     def on_loss_input(self, event: LossInput) -> None:
@@ -66,8 +75,28 @@ class LabelOutOfRange(DatasetRule):
         if self.fired or family not in (CROSS_ENTROPY, NLL):
             return
         dim = class_dim(family, event.input)
-        if dim is not None and event.input.shape[dim] > 1:
-            self._judge_tensor(event.step, event.target, int(event.input.shape[dim]), f"the targets of {event.loss_name}")
+        if dim is None or event.input.shape[dim] <= 1:
+            return
+        classes = int(event.input.shape[dim])
+        if not self._already_checked(event.target, classes):
+            self._judge_tensor(event.step, event.target, classes, f"the targets of {event.loss_name}")
+
+    def _already_checked(self, target: Any, classes: int) -> bool:
+        """The target holds the very labels last found in ``[0, classes)`` (a view of them, as HF's
+        ``labels.view(-1)``). The judged tensor is kept alive, so equal storage means equal values."""
+        last = self.last_checked
+        return (
+            last is not None
+            and target is not None
+            and classes >= self.last_classes
+            and target.data_ptr() == last.data_ptr()
+            and target.numel() == last.numel()
+            and target.dtype == last.dtype
+            and target.device == last.device
+            and target._version == last._version
+            and target.is_contiguous()
+            and last.is_contiguous()
+        )
 
     def _class_range(self) -> int | None:
         """The head width labels must fit, when there is one (not for regression heads)."""
@@ -90,10 +119,11 @@ class LabelOutOfRange(DatasetRule):
     def _judge_tensor(self, step: int, labels: Any, classes: int, source: str) -> None:
         if not is_class_id_tensor(labels) or labels.numel() == 0:
             return
-        valid = host_labels(labels).reshape(-1)
-        low, high = _bounds(valid)
+        low, high = _bounds(labels)
         if low >= 0 and high < classes:
-            return  # the common case, without masking
+            self.last_checked, self.last_classes = labels, classes
+            return  # the common case: one reduction, no masking
+        valid = host_labels(labels).reshape(-1)
         valid = valid[valid != IGNORE_INDEX]
         if valid.numel() == 0:
             return
@@ -124,7 +154,12 @@ class LabelOutOfRange(DatasetRule):
 
 def _bounds(labels: Any) -> tuple[int, int]:
     low, high = labels.aminmax()
-    return int(low), int(high)
+    if labels.device.type == "cpu":
+        return int(low), int(high)
+    import torch
+
+    first, second = torch.stack([low, high]).tolist()  # one device sync
+    return int(first), int(second)
 
 
 def _fix(low: int, high: int, num_labels: int) -> str:

@@ -51,10 +51,12 @@ class LabelTypeMismatch(RuntimeRule):
     def on_preflight(self, event: Preflight) -> None:
         config = getattr(event.model, "config", None)
         if not _chooses_loss_from_labels(event.model) or not hasattr(config, "problem_type"):
+            self.done = True
             return  # other models (custom, token classification) have a loss of their own
         self.num_labels = getattr(config, "num_labels", None) or event.num_labels
         self.problem_type = config.problem_type
         self.judging = self.num_labels is not None
+        self.done = not self.judging
 
     def on_batch(self, event: BatchSeen) -> None:
         labels = event.labels

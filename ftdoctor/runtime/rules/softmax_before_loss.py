@@ -20,6 +20,12 @@ cross-entropy then applies softmax a second time.
 idempotent) are correct and stay silent, as do ``sigmoid`` + ``BCELoss`` and
 softmax used only for metrics. ``softmax_min_rows`` probability rows in a row are
 needed, so a batch of one cannot trip the value check by chance.
+
+Sampling (what reaches a loss is a property of the code, which repeats every
+step): the first ``SAMPLE_FIRST`` loss calls are all judged, then every
+``SAMPLE_EVERY``-th; the value checks stop after ``ProbabilityRun.VALUE_CHECKS``
+tensors (each costs a device sync on an accelerator), and the model's own
+logits are looked at only until their value checks run out.
 """
 
 from __future__ import annotations
@@ -43,17 +49,28 @@ SUM_TOLERANCE = 1e-3
 class SoftmaxBeforeLoss(RuntimeRule):
     slug = "softmax-before-loss"
 
+    #: loss calls all judged at the start of the run ...
+    SAMPLE_FIRST = 64
+    #: ... then one in this many
+    SAMPLE_EVERY = 16
+
     def __init__(self, options: Any = None) -> None:
         super().__init__(options or DoctorOptions())
         self.loss_rows = ProbabilityRun(self.options.softmax_min_rows)
         self.logit_rows = ProbabilityRun(self.options.softmax_min_rows)
         self.model_computes_cross_entropy = False
+        self.loss_calls = 0
 
     def on_preflight(self, event: Preflight) -> None:
         kind = type(event.model).__name__
         self.model_computes_cross_entropy = kind.endswith(("ForSequenceClassification", "ForTokenClassification"))
+        if not self.model_computes_cross_entropy:
+            self.stop_listening("on_forward")
 
     def on_loss_input(self, event: LossInput) -> None:
+        self.loss_calls += 1
+        if self.loss_calls > self.SAMPLE_FIRST and self.loss_calls % self.SAMPLE_EVERY:
+            return
         family = loss_family(event.loss_name)
         if self.fired or family is None:
             return
@@ -69,6 +86,9 @@ class SoftmaxBeforeLoss(RuntimeRule):
 
     def on_forward(self, event: ForwardDone) -> None:
         logits = event.logits
+        if self.logit_rows.exhausted:
+            self.stop_listening("on_forward")
+            return
         if self.fired or not self.model_computes_cross_entropy or event.loss is None or logits is None:
             return
         if logits.dim() >= 2 and self.logit_rows.extend(logits, logits.dim() - 1):
@@ -108,6 +128,10 @@ class ProbabilityRun:
         self.needed = needed
         self.rows = 0
         self.checks = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.checks >= self.VALUE_CHECKS
 
     def extend(self, scores: Any, dim: int) -> bool:
         """Add this tensor's rows (or restart the run); True once the run is long enough."""

@@ -54,7 +54,10 @@ class UnshuffledBatches(DatasetRule):
                 self._judge(step)
 
     def on_batch(self, event: BatchSeen) -> None:
-        if self.fired or event.phase != "train" or self.batches >= self.options.label_window_batches:
+        if self.batches >= self.options.label_window_batches:
+            self.stop_listening("on_batch")  # the window has closed (a dataset given later is still judged)
+            return
+        if event.phase != "train":
             return
         if not is_single_label_batch(event.labels):
             return
