@@ -155,12 +155,13 @@ class Tool:
         return None
 
     def version(self) -> str:
+        """e.g. ``torchfix 0.7.0 on Python 3.11.7`` (written by --setup)."""
         if not self.is_peer:
             from ftdoctor import __version__
 
-            return __version__
+            return f"ftdoctor {__version__} on Python {platform.python_version()}"
         stamp = self.venv / "VERSION"
-        return stamp.read_text().strip() if stamp.exists() else "?"
+        return stamp.read_text().strip() if stamp.exists() else f"{self.name} (version unknown)"
 
 
 def _ftdoctor_argv(_venv: Path, files: list[str]) -> list[str]:
@@ -736,7 +737,7 @@ def render_report(cmp: Comparison) -> str:
         f"- date: {datetime.date.today().isoformat()}; machine: {machine_line()}; every figure is from CPUs",
         f"- load average (1/5/15 min) at start {cmp.load_at_start}, at end {load_average()}",
         "- command: `python benchmarks/compare_peers.py --setup && python benchmarks/compare_peers.py`",
-        "- versions: " + "; ".join(f"{t.name} {t.version()}" for t in cmp.tools),
+        "- versions: " + "; ".join(t.version() for t in cmp.tools),
         f"- corpus: fixtures/scripts ({bad} buggy, {good} correct fixtures; notebooks as .py); {cmp.corpus_note}",
         "- what *caught* and *false alarm* mean: benchmarks/README.md",
     ]
