@@ -440,6 +440,8 @@ def render(outcomes: list[Outcome], mode: str, seeds: Sequence[int], seconds: fl
         f"seeds {', '.join(map(str, seeds))}; suite wall time {seconds:.0f} s",
         "- models: random-init tiny BERT (hidden 32, 2 layers) — the doctor's test harness and `builtin:tiny` "
         "in the reference runner; generated data / `builtin:reviews`",
+        "- definitions (detected, root cause, windows, seconds): benchmarks/README.md; `script-crashed` is "
+        "established when the script ends, so it has no seconds to detection",
         "",
         "## Headline",
         "",
@@ -466,8 +468,8 @@ def render(outcomes: list[Outcome], mode: str, seeds: Sequence[int], seconds: fl
 
 
 def render_cases(outcomes: list[Outcome]) -> list[str]:
-    lines = [_md_row(["fault", "severity", "expected rule", "detected", "root cause right", "first finding when wrong"]),
-             _md_row(["---"] * 6)]
+    head = ["fault", "severity", "expected rule", "detected", "root cause right", "first finding when wrong"]
+    lines = [_md_row(head), _md_row(["---"] * len(head))]
     for case, group in _grouped([o for o in outcomes if o.case.rule is not None]):
         wrong = sorted({_first_or_error(o) for o in group if not o.root_cause_right})
         lines.append(_md_row([case.name, case.severity or "—", case.rule or "", f"{sum(o.detected for o in group)}/"
@@ -522,7 +524,9 @@ def machine_line() -> str:
     with contextlib.suppress(OSError):
         names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
         cpu = names[0] if names else cpu
-    return f"{os.cpu_count()}-core CPU ({cpu}), {platform.system()}, Python {platform.python_version()}"
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()}-core CPU ({cpu}), {platform.system()}, Python {platform.python_version()}, "
+            f"load average (1/5/15 min) {load} at the end")
 
 
 # --------------------------------------------------------------------------------------------- main
