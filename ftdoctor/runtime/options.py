@@ -52,8 +52,12 @@ class DoctorOptions:
     #: lr-too-high: one predicted class for a whole window of batches holding several labels,
     #: while the latest-window loss is above the first step's loss x this
     collapse_loss_factor: float = 1.1
-    #: lr-too-low: median update/weight ratio over the latest window below this ...
+    #: lr-too-low: median update/weight ratio over the latest window below this when fine-tuning
+    #: pretrained weights (clean MiniLM at lr 2e-5: median 1.6e-4) ...
     update_ratio_low: float = 1e-5
+    #: ... or below this for a model trained from scratch, whose clean ratios are far larger
+    #: (clean tiny BERT at lr 1e-3: ~2e-2; at lr 1e-6: ~2e-5) ...
+    update_ratio_low_scratch: float = 1e-4
     #: ... and the loss flat: |latest - start| / start below this
     loss_flat_tolerance: float = 0.02
     #: judge the learning rate only before this many steps have passed (its window is 50 steps)

@@ -218,3 +218,12 @@ def test_zero_grad_between_backward_and_step_is_not_called_dead_parameters() -> 
             optimizer.zero_grad()  # noqa: FTD102 the fault under test
             optimizer.step()
     assert "dead-parameters" not in {f.rule for f in doctor.findings}
+
+
+def test_lr_too_low_uses_the_looser_limit_for_a_model_trained_from_scratch() -> None:
+    """lr 1e-6 moves random-init weights by ~2e-5 of their size: too low from scratch (limit 1e-4),
+    though it would pass the pretrained limit (1e-5) that fine-tuning uses."""
+    run = train(Spec(lr=1e-6, steps=50))
+    finding = run.finding("lr-too-low")
+    assert finding.evidence["update_ratio_threshold"] == 1e-4
+    assert 1e-5 < finding.evidence["median_update_ratio"] < 1e-4

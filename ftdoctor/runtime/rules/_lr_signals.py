@@ -13,7 +13,12 @@ import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 from ftdoctor.runtime.events import OptimizerStep
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -62,3 +67,9 @@ class LrSignals:
         """No warm-up inside the window: the learning rate never rose."""
         lrs = list(self.lrs)
         return all(b <= a * (1 + 1e-9) for a, b in zip(lrs, lrs[1:]))
+
+
+def is_pretrained(model: "torch.nn.Module") -> bool:
+    """Loaded with ``from_pretrained`` (transformers records where the weights came from)."""
+    config = getattr(model, "config", None)
+    return bool(getattr(config, "_name_or_path", ""))

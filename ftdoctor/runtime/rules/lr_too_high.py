@@ -29,7 +29,7 @@ import torch
 
 from ftdoctor.runtime.events import ForwardDone, OptimizerStep, Preflight
 from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
-from ftdoctor.runtime.rules._lr_signals import LrSignals
+from ftdoctor.runtime.rules._lr_signals import LrSignals, is_pretrained
 
 _FIX = "lower the learning rate (BERT fine-tuning: 1e-5 to 5e-5 with AdamW) and use warm-up"
 
@@ -45,7 +45,7 @@ class LrTooHigh(RuntimeRule):
         self.ratio_limit = self.options.update_ratio_high
 
     def on_preflight(self, event: Preflight) -> None:
-        if _is_pretrained(event.model):
+        if is_pretrained(event.model):
             self.ratio_limit = self.options.update_ratio_high_pretrained
 
     def on_forward(self, event: ForwardDone) -> None:
@@ -114,9 +114,3 @@ class LrTooHigh(RuntimeRule):
             "median_update_ratio": signals.median_ratio if signals.ratios else None,
             **extra,
         }
-
-
-def _is_pretrained(model: torch.nn.Module) -> bool:
-    """Loaded with ``from_pretrained`` (transformers records where the weights came from)."""
-    config = getattr(model, "config", None)
-    return bool(getattr(config, "_name_or_path", ""))
