@@ -88,7 +88,10 @@ class _Forward:
 
 
 class _Guard:
-    """``with doctor._guard(where):`` — a class, not a generator: it runs several times per step."""
+    """``with _Guard(doctor, where):`` times the doctor's own work and swallows its bugs (never the user's).
+
+    A class, not a generator: it runs several times per step.
+    """
 
     __slots__ = ("doctor", "where", "started")
 
@@ -239,17 +242,17 @@ class Doctor:
         From the first call on, labels found automatically in the model's inputs
         are no longer used (so no batch is counted twice).
         """
-        with self._guard("observe_batch"):
+        with _Guard(self, "observe_batch"):
             self._explicit_batches = True
             labels = _labels_of(batch) if not isinstance(batch, torch.Tensor) else batch
             if phase == "train":
                 self._ensure_preflight()
-            self._publish_batch(phase, labels, lambda: _batch_size(labels))
+            self._publish_batch(phase, labels, (), {})
 
     def observe_datasets(self, train: LabelledData | None = None, val: LabelledData | None = None) -> None:
         self.train_data = train or self.train_data
         self.val_data = val or self.val_data
-        with self._guard("observe_datasets"):
+        with _Guard(self, "observe_datasets"):
             self._publish("on_datasets", DatasetsSeen(self.step, self.train_data, self.val_data))
 
     @contextlib.contextmanager
@@ -261,7 +264,7 @@ class Doctor:
         finally:
             self._eval_depth -= 1
             if self._eval_depth == 0:
-                with self._guard("evaluation"):
+                with _Guard(self, "evaluation"):
                     self._flush_eval(bracketed=False)
 
     def observe_eval(
@@ -278,7 +281,7 @@ class Doctor:
 
         ``train_loss`` defaults to the mean training loss since the previous evaluation.
         """
-        with self._guard("observe_eval"):
+        with _Guard(self, "observe_eval"):
             self._flush_eval(bracketed=True)
             if train_loss is None and self._losses_since_eval:
                 train_loss = sum(self._losses_since_eval) / len(self._losses_since_eval)
@@ -339,9 +342,6 @@ class Doctor:
 
     # --- dispatch ------------------------------------------------------------
 
-    def _listened(self, handler: str) -> bool:
-        return bool(self._handlers[handler])
-
     def _publish(self, handler: str, event: Any) -> None:
         # _retire/_close replace the lists instead of mutating them, so iterating one is safe
         for rule, method in self._handlers[handler]:
@@ -391,17 +391,13 @@ class Doctor:
         self.internal_errors.append(message)
         print(f"ftdoctor: internal error in {message} (disabled; training continues)", file=sys.stderr)
 
-    def _guard(self, where: str) -> "_Guard":
-        """Time the doctor's own work and swallow its bugs (never the user's)."""
-        return _Guard(self, where)
-
     # --- hooks: model ----------------------------------------------------------
 
     def _forward_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._forward_depth += 1
         if self._forward_depth > 1 or self._replaying:
             return
-        with self._guard("forward"):
+        with _Guard(self, "forward"):
             grad = torch.is_grad_enabled()
             definite_eval = self._eval_depth > 0 or not grad
             phase = "eval" if definite_eval else "train"
@@ -413,13 +409,13 @@ class Doctor:
             labels = None if self._explicit_batches else _labels_of_call(args, kwargs)
             self._current = _Forward(self.step, phase, module.training, definite_eval, grad, labels=labels)
             if not self._explicit_batches:
-                self._publish_batch(phase, labels, lambda: _batch_size_of_call(args, kwargs, labels))
+                self._publish_batch(phase, labels, args, kwargs)
 
     def _forward_post(self, module: torch.nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         self._forward_depth = max(0, self._forward_depth - 1)
         if self._forward_depth > 0 or self._replaying or self._current is None:
             return
-        with self._guard("forward"):
+        with _Guard(self, "forward"):
             record, self._current = self._current, None
             logits, loss = _logits_and_loss(output)
             anchor = logits if logits is not None and logits.requires_grad else None
@@ -431,7 +427,7 @@ class Doctor:
             record.loss = loss.detach() if loss is not None else None
             self._last_forward = record
             self._remember(record)
-            if self._listened("on_forward"):
+            if self._handlers["on_forward"]:
                 self._publish(
                     "on_forward",
                     ForwardDone(
@@ -448,17 +444,17 @@ class Doctor:
     def _on_loss(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None, output: torch.Tensor) -> None:
         if self._replaying:
             return
-        with self._guard("loss"):
+        with _Guard(self, "loss"):
             inside_forward = self._forward_depth > 0
             last = self._last_forward
             if not inside_forward and last is not None and last.loss is None and output.dim() == 0:
                 last.loss = output.detach()  # a loss computed outside the model, from its output
-            if self._listened("on_loss_input"):
+            if self._handlers["on_loss_input"]:
                 target = target.detach() if target is not None else None
                 self._publish("on_loss_input", LossInput(self.step, loss_name, input.detach(), target, input.grad_fn))
 
     def _on_backward(self, record: _Forward) -> None:
-        with self._guard("backward"):
+        with _Guard(self, "backward"):
             if not record.backpropagated and record.loss is not None:
                 self._step_losses.append(record.loss)
             record.backpropagated = True
@@ -467,7 +463,7 @@ class Doctor:
                     self._detect_manual_clear(watch)
                 watch.backwards_since_zero_grad += 1
                 watch.backwards_since_step += 1
-            if self._listened("on_backward"):
+            if self._handlers["on_backward"]:
                 cpu_loss = record.loss is not None and record.loss.device.type == "cpu"
                 self._publish("on_backward", BackwardDone(self.step, float(record.loss) if cpu_loss else None))  # type: ignore[arg-type]
 
@@ -484,13 +480,17 @@ class Doctor:
             watch.cleared()
 
     def _wrap_zero_grad(self, watch: _OptimizerWatch | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        # the model's zero_grad clears every watch (the live list); an optimizer's only its own
+        targets = self._watches if watch is None else (watch,)
+        handlers = self._handlers
+
         def make(original: Callable[..., Any]) -> Callable[..., Any]:
             def zero_grad(*args: Any, **kwargs: Any) -> Any:
                 result = original(*args, **kwargs)
-                with self._guard("zero_grad"):
-                    for each in (self._watches if watch is None else [watch]):
+                with _Guard(self, "zero_grad"):
+                    for each in targets:
                         each.cleared()
-                    if self._listened("on_zero_grad"):
+                    if handlers["on_zero_grad"]:
                         self._publish("on_zero_grad", ZeroGrad(self.step))
                 return result
 
@@ -510,7 +510,7 @@ class Doctor:
         return watch is self._watches[0]
 
     def _before_step(self, watch: _OptimizerWatch) -> None:
-        with self._guard("optimizer step"):
+        with _Guard(self, "optimizer step"):
             primary = self._is_primary(watch)
             self._ensure_preflight()
             if primary:
@@ -546,7 +546,7 @@ class Doctor:
             self._publish("on_before_step", event)
 
     def _after_step(self, watch: _OptimizerWatch) -> None:
-        with self._guard("optimizer step"):
+        with _Guard(self, "optimizer step"):
             event, watch.pending = watch.pending, None
             ratio = watch.probe.after_step() if watch.sampled and watch.probe is not None else None
             watch.sampled = False
@@ -557,7 +557,7 @@ class Doctor:
             if self._is_primary(watch):
                 self.step += 1
                 self._record_history(event, ratio)
-            if self._listened("on_after_step"):
+            if self._handlers["on_after_step"]:
                 self._publish("on_after_step", replace(event, step=self.step, update_ratio=ratio))
 
     def _measure_gradients_now(self) -> bool:
@@ -685,17 +685,21 @@ class Doctor:
             ),
         )
 
-    def _publish_batch(self, phase: str, labels: torch.Tensor | None, batch_size: Callable[[], int | None]) -> None:
+    def _publish_batch(
+        self, phase: str, labels: torch.Tensor | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """``args``/``kwargs``: the model call the batch came in (empty for observe_batch); the
+        batch size is read from them only when a rule listens, so no closure is built per forward."""
         if phase == "train" and labels is not None and _is_class_ids(labels):
             self._labels.add(labels)
-        if self._listened("on_batch"):
-            self._publish("on_batch", BatchSeen(self.step, phase, labels, batch_size()))
+        if self._handlers["on_batch"]:
+            self._publish("on_batch", BatchSeen(self.step, phase, labels, _batch_size_of_call(args, kwargs, labels)))
 
     def _finish(self) -> None:
         if self._finished:
             return
         self._finished = True
-        with self._guard("finish"):
+        with _Guard(self, "finish"):
             self._ensure_preflight()
             self._flush_eval(bracketed=False)
             losses = self._take_step_losses()

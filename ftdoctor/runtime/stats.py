@@ -131,7 +131,9 @@ class LabelCounter:
         self._pending: list[torch.Tensor] = []
 
     def add(self, labels: torch.Tensor) -> None:
-        self._pending.append(labels.detach().reshape(-1))
+        # integer labels carry no autograd graph: keeping the tensor itself is as safe as a
+        # detached view, and flattening waits for the fold (one pass per ``fold_every`` steps)
+        self._pending.append(labels)
         if len(self._pending) >= self.fold_every:
             self._fold()
 
@@ -144,7 +146,7 @@ class LabelCounter:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        self._counts.update(torch.cat(pending).tolist())
+        self._counts.update(torch.cat([t.detach().reshape(-1) for t in pending]).tolist())
         self._counts.pop(-100, None)
 
 
