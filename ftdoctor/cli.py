@@ -47,19 +47,19 @@ def rules_command(kind: str | None, output_format: str) -> None:
     Any slug or code works in --select/--ignore, suppression comments and
     [tool.ftdoctor]; `ftdoctor explain SLUG` tells the whole story of one.
     """
+    columns = ("code", "slug", "kind", "severity", "summary")
     docs = [doc for doc in load_catalogue().values() if kind is None or kind in doc.kinds]
     rows = [(doc.code, doc.slug, doc.kind_label, doc.severity.value, doc.summary) for doc in docs]
     if output_format == "json":
         import json
 
-        keys = ("code", "slug", "kind", "severity", "summary")
-        click.echo(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+        click.echo(json.dumps([dict(zip(columns, row)) for row in rows], indent=2))
     elif sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
 
         table = Table(title="ftdoctor rules", show_lines=False)
-        for column in ("code", "slug", "kind", "severity", "summary"):
+        for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*row)
