@@ -83,6 +83,21 @@ class _PatchOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         _guarded(f"patching {module.__name__}", self.on_loaded, module)
 
 
+def patch_when_imported(module_name: str, patch: Callable[[types.ModuleType], None]) -> Callable[[], None]:
+    """Run ``patch(module)`` now if ``module_name`` is loaded, else right after it is first imported.
+
+    Returns what stops waiting for the import (the patch undoes itself separately), so
+    scripts that never import the module never pay for importing it.
+    """
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        _guarded(f"patching {module_name}", patch, loaded)
+        return lambda: None
+    finder = _PatchOnImport(module_name, patch)
+    sys.meta_path.insert(0, finder)
+    return lambda: sys.meta_path.remove(finder) if finder in sys.meta_path else None
+
+
 class Capture:
     """Context manager reporting optimizers and Trainers as the script builds them."""
 
@@ -126,13 +141,7 @@ class Capture:
         self._undo.append(lambda: setattr(torch.optim.Optimizer, "__init__", original))
 
     def _wrap_trainer_init_when_imported(self) -> None:
-        loaded = sys.modules.get(TRAINER_MODULE)
-        if loaded is not None:
-            self._wrap_trainer_init(loaded)
-            return
-        finder = _PatchOnImport(TRAINER_MODULE, self._wrap_trainer_init)
-        sys.meta_path.insert(0, finder)
-        self._undo.append(lambda: sys.meta_path.remove(finder) if finder in sys.meta_path else None)
+        self._undo.append(patch_when_imported(TRAINER_MODULE, self._wrap_trainer_init))
 
     def _wrap_trainer_init(self, trainer_module: types.ModuleType) -> None:
         trainer_class = trainer_module.Trainer

@@ -61,6 +61,9 @@ def run_command(
     describes. With SCRIPT: your own training script, run in-process with the
     doctor injected; arguments after `--` are passed to it.
     """
+    from ftdoctor.runner.requirements import require_run_extra
+
+    require_run_extra()
     anchor = script or config_path or "."
     options = RunOptions(
         output_format=output_format, output=output, quiet=quiet, report_dir=report_dir, max_steps=max_steps,

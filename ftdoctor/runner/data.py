@@ -89,6 +89,11 @@ def _read_builtin(source: str, split: str) -> Columns:
     return {name: [row[name] for row in rows] for name in rows[0]}
 
 
+def builtin_train_texts() -> list[str]:
+    """The bundled reviews' training texts (builtin:tiny builds its vocabulary from them)."""
+    return [str(text) for text in _read_builtin("builtin:reviews", "train")["text"]]
+
+
 def _read_file(path: str, key: str) -> Columns:
     """Read one csv/json/jsonl/parquet file into columns of Python values, offline."""
     builder = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}[Path(path).suffix.lower()]

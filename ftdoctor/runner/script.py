@@ -202,13 +202,14 @@ def diagnose_script(
     ended (``status``: completed, crashed, interrupted, stopped) and, after a
     crash, where and why (``crash``).
     """
+    from ftdoctor.runner.builtins import BuiltinModels
     from ftdoctor.runner.capture import Capture
 
     script = _checked_script(Path(path))
     session = ScriptSession(settings=settings or Settings(), options=options, on_finding=on_finding)
     if seed is not None:
         _seed_everything(seed)
-    with Capture(session.on_optimizer, session.on_trainer), _step_limit(max_steps):
+    with Capture(session.on_optimizer, session.on_trainer), _step_limit(max_steps), BuiltinModels():
         outcome = _execute(script, [str(path), *args])  # argv[0] as the user typed it, like python does
     report, crash = session.finish(outcome)
     report.extra["script"] = {
@@ -239,7 +240,30 @@ def _checked_script(path: Path) -> Path:
         raise FtdoctorError(f"script {path} does not exist")
     if not path.is_file() or path.suffix != ".py":
         raise FtdoctorError(f"{path} is not a Python script; `ftdoctor run` takes a .py file (or --config CFG.yaml)")
+    _check_syntax(path)
     return path.resolve()
+
+
+def _check_syntax(path: Path) -> None:
+    """A script that does not parse is the user's input error (exit 2), not a training crash."""
+    try:
+        source = path.read_bytes()
+        compile(source, str(path), "exec", dont_inherit=True)
+    except SyntaxError as error:
+        raise FtdoctorError(_syntax_message(path, error)) from None
+    except (OSError, ValueError) as error:  # unreadable, or null bytes
+        raise FtdoctorError(f"cannot read {path} as a Python script: {error}") from None
+
+
+def _syntax_message(path: Path, error: SyntaxError) -> str:
+    where = f"{path}:{error.lineno}" if error.lineno else str(path)
+    message = f"{where}: the script does not parse, so it was not run: {error.msg}"
+    if not error.text:
+        return message
+    code = error.text.rstrip("\r\n")
+    stripped = code.lstrip()
+    caret = " " * max((error.offset or 1) - 1 - (len(code) - len(stripped)), 0) + "^"
+    return f"{message}\n    {stripped}\n    {caret}"
 
 
 def _execute(script: Path, argv: list[str]) -> Outcome:

@@ -69,7 +69,15 @@ class LrSignals:
         return all(b <= a * (1 + 1e-9) for a, b in zip(lrs, lrs[1:]))
 
 
+#: the bundled model that is random-init although scripts load it with from_pretrained
+RANDOM_BUILTIN = "builtin:tiny"
+
+
 def is_pretrained(model: "torch.nn.Module") -> bool:
-    """Loaded with ``from_pretrained`` (transformers records where the weights came from)."""
+    """Loaded with ``from_pretrained`` (transformers records where the weights came from).
+
+    ``builtin:tiny`` is loaded that way inside ``ftdoctor run SCRIPT.py`` but its weights are random.
+    """
     config = getattr(model, "config", None)
-    return bool(getattr(config, "_name_or_path", ""))
+    source = getattr(config, "_name_or_path", "") or ""
+    return bool(source) and source != RANDOM_BUILTIN
