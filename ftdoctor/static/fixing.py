@@ -1,0 +1,238 @@
+"""`check --fix` / `--diff`: apply fixers one finding at a time until nothing more can be fixed.
+
+Each round re-checks the current text and applies the first fix that
+
+- parses, and changes the text into one not seen before (no cycles),
+- makes its own rule report fewer findings, or the same number saying less (a finding that
+  names several reads on a line loses one per fix),
+- and makes no other rule report more,
+
+so a fixer that is wrong in some context is refused there instead of breaking the file.
+Settings and suppression comments apply as in `check`: a silenced finding is not fixed.
+Notebooks are fixed cell by cell in place; outputs, metadata and IPython lines stay as they were.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import tokenize
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftdoctor.findings import Finding
+from ftdoctor.settings import Settings
+from ftdoctor.static.checker import check_python
+from ftdoctor.static.files import SourceFile, UndecodableSource, decode_python
+
+#: Rounds per file; every applied fix removes at least one finding, so this only stops runaway cases.
+MAX_ROUNDS = 100
+
+
+@dataclass
+class FixedText:
+    """One text after fixing: what was fixed, and what only --unsafe-fixes would fix."""
+
+    original: str
+    text: str
+    applied: list[Finding] = field(default_factory=list)
+    unsafe_left: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.original
+
+
+@dataclass
+class FileFix:
+    """A file's fixes: the new bytes to write, and a diff per changed part (the file, or each cell)."""
+
+    file: SourceFile
+    result: FixedText
+    new_data: bytes | None = None
+    diffs: list[str] = field(default_factory=list)
+
+
+def fix_text(source: str, path: str, settings: Settings, *, unsafe: bool = False) -> FixedText:
+    """``source`` with every fix applied that the rules above allow."""
+    from ftdoctor.static.fixes import FIXERS, FixSource
+
+    result = FixedText(original=source, text=source)
+    seen = {source}
+    findings = check_python(source, path, settings)
+    for _ in range(MAX_ROUNDS):
+        current = FixSource(result.text)
+        for finding in sorted((f for f in findings if f.rule in FIXERS), key=Finding.sort_key):
+            edit = _edit(FIXERS[finding.rule](), current, finding)
+            if edit is None or (not edit.safe and not unsafe):
+                continue
+            text = edit.module.code
+            if text in seen or not _parses(text):
+                continue
+            seen.add(text)
+            after = check_python(text, path, settings)
+            if not _improves(findings, after, finding.rule):
+                continue
+            result.text, findings = text, after
+            result.applied.append(finding)
+            break
+        else:
+            break
+    if not unsafe:
+        result.unsafe_left = _unsafe_fixable(result.text, findings)
+    return result
+
+
+def _edit(fixer: Any, source: Any, finding: Finding) -> Any:
+    try:
+        return fixer.fix(source, finding)
+    except Exception:  # a fixer bug must not lose the file: no fix for this finding
+        import os
+
+        if os.environ.get("FTDOCTOR_DEBUG"):
+            raise
+        return None
+
+
+def _parses(text: str) -> bool:
+    import ast
+
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError):
+        return False
+    return True
+
+
+def _improves(before: list[Finding], after: list[Finding], rule: str) -> bool:
+    counts, new_counts = Counter(f.rule for f in before), Counter(f.rule for f in after)
+    if any(new_counts[r] > counts[r] for r in new_counts if r != rule) or new_counts[rule] > counts[rule]:
+        return False
+    if new_counts[rule] < counts[rule]:
+        return True
+    said = sorted(len(f.message) for f in before if f.rule == rule)
+    return sorted(len(f.message) for f in after if f.rule == rule) < said
+
+
+def _unsafe_fixable(text: str, findings: list[Finding]) -> int:
+    from ftdoctor.static.fixes import FIXERS, FixSource
+
+    source = FixSource(text)
+    edits = [_edit(FIXERS[f.rule](), source, f) for f in findings if f.rule in FIXERS]
+    return sum(1 for edit in edits if edit is not None and not edit.safe)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def fix_file(file: SourceFile, settings: Settings, *, unsafe: bool = False) -> FileFix | None:
+    """The fixes of one file, not yet written; None when it cannot be read (`check` reports why)."""
+    try:
+        data = file.path.read_bytes()
+    except OSError:
+        return None
+    if file.is_notebook:
+        return _fix_notebook(file, data, settings, unsafe)
+    try:
+        source = decode_python(data)
+    except UndecodableSource:
+        return None
+    result = fix_text(source, file.display, settings, unsafe=unsafe)
+    fixed = FileFix(file, result)
+    if result.changed:
+        fixed.new_data = result.text.encode(_encoding(data))
+        fixed.diffs.append(_diff(result.original, result.text, file.display))
+    return fixed
+
+
+def _encoding(data: bytes) -> str:
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return encoding
+
+
+def _diff(old: str, new: str, name: str) -> str:
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                 fromfile=f"a/{name}", tofile=f"b/{name}")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _fix_notebook(file: SourceFile, data: bytes, settings: Settings, unsafe: bool) -> FileFix | None:
+    import nbformat  # only when a notebook is fixed
+
+    from ftdoctor.static.notebook import InvalidNotebook, parse_notebook
+
+    try:
+        text = data.decode("utf-8-sig")
+        joined = parse_notebook(text)
+        notebook = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+    except (UnicodeDecodeError, InvalidNotebook, Exception):
+        return None
+    cells = getattr(notebook, "cells", None)
+    if not isinstance(cells, list):
+        return None  # an nbformat 3 notebook: read, never rewritten
+    result = fix_text(joined.source, file.display, settings, unsafe=unsafe)
+    fixed = FileFix(file, result)
+    if not result.changed:
+        return fixed
+    new_cells = _cells_after(joined, cells, result.original, result.text)
+    if new_cells is None:  # a fix touched an IPython line or crossed cells: leave the notebook alone
+        fixed.result = FixedText(original=result.original, text=result.original, unsafe_left=result.unsafe_left)
+        return fixed
+    for number, source in sorted(new_cells.items()):
+        cell = cells[number - 1]
+        old = _cell_source(cell)
+        if source != old:
+            fixed.diffs.append(_diff(old if old.endswith("\n") else old + "\n",
+                                     source if source.endswith("\n") else source + "\n",
+                                     f"{file.display}:cell {number}"))
+            cell["source"] = source
+    fixed.new_data = nbformat.writes(notebook).encode("utf-8")
+    if not fixed.new_data.endswith(b"\n"):
+        fixed.new_data += b"\n"
+    return fixed
+
+
+def _cell_source(cell: Any) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _cells_after(joined: Any, cells: list[Any], old: str, new: str) -> dict[int, str] | None:
+    """Each code cell's new source, from the fixed joined Python; None when it cannot be mapped back."""
+    raw: list[str] = []  # the cell's own lines, IPython syntax and all, one per joined line
+    view = old.splitlines(keepends=True)
+    owner: list[int] = []
+    for cell in joined.cells:
+        lines = _cell_source(cells[cell.number - 1]).splitlines(keepends=True)
+        count = cell.source.count("\n")
+        lines = (lines + [""] * count)[:count]
+        raw.extend(line if line.endswith("\n") else line + "\n" for line in lines)
+        owner.extend([cell.number] * count)
+    if len(raw) != len(view) or not owner:
+        return None
+    out: dict[int, list[str]] = {cell.number: [] for cell in joined.cells}
+    new_lines = new.splitlines(keepends=True)
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, view, new_lines, autojunk=False).get_opcodes():
+        if tag == "equal":
+            for k in range(i1, i2):
+                out[owner[k]].append(raw[k])
+            continue
+        touched = {owner[k] for k in range(i1, i2)} or {owner[min(i1, len(owner) - 1)]}
+        if len(touched) != 1 or any(raw[k] != view[k] for k in range(i1, i2)):
+            return None
+        out[touched.pop()].extend(new_lines[j1:j2])
+    result: dict[int, str] = {}
+    for number, lines in out.items():
+        text = "".join(lines)
+        original = _cell_source(cells[number - 1])
+        if not original.endswith("\n") and text.endswith("\n"):
+            text = text[:-1]
+        result[number] = text
+    return result
+
+
+def write_fix(fixed: FileFix) -> None:
+    if fixed.new_data is not None:
+        Path(fixed.file.path).write_bytes(fixed.new_data)
