@@ -42,14 +42,16 @@ def cli() -> None:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text is a table (rich on a terminal); json a list of objects for tools.")
 def rules_command(kind: str | None, output_format: str) -> None:
-    """List every rule: code, slug, kind, default severity, summary.
+    """List every rule: code, slug, kind, default severity, fix, summary.
+
+    fix is safe (`check --fix` applies it), unsafe (only with --unsafe-fixes) or none.
 
     Any slug or code works in --select/--ignore, suppression comments and
     [tool.ftdoctor]; `ftdoctor explain SLUG` tells the whole story of one.
     """
-    columns = ("code", "slug", "kind", "severity", "summary")
+    columns = ("code", "slug", "kind", "severity", "fix", "summary")
     docs = [doc for doc in load_catalogue().values() if kind is None or kind in doc.kinds]
-    rows = [(doc.code, doc.slug, doc.kind_label, doc.severity.value, doc.summary) for doc in docs]
+    rows = [(doc.code, doc.slug, doc.kind_label, doc.severity.value, doc.fix, doc.summary) for doc in docs]
     if output_format == "json":
         import json
 
@@ -65,9 +67,9 @@ def rules_command(kind: str | None, output_format: str) -> None:
             table.add_row(*row)
         Console().print(table)
     else:
-        widths = [max(len(row[i]) for row in rows) if rows else 0 for i in range(4)]
+        widths = [max(len(row[i]) for row in rows) if rows else 0 for i in range(len(columns) - 1)]
         for row in rows:
-            click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+            click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
 
 
 @cli.command("explain")
@@ -85,7 +87,9 @@ def explain_command(rule: str) -> None:
         raise FtdoctorError(f"no rule named {rule!r}; {hint}`ftdoctor rules` lists every slug and code")
     assert doc.path is not None
     body = doc.path.read_text(encoding="utf-8").split("---", 2)[2]
-    header = f"# {doc.code} {doc.slug}\n\n*{doc.kind_label} · default severity {doc.severity.value}*\n\n{doc.summary}\n"
+    fix = {"safe": " · fix: safe (`ftdoctor check --fix`)", "unsafe": " · fix: unsafe (`--fix --unsafe-fixes`)"}
+    header = (f"# {doc.code} {doc.slug}\n\n*{doc.kind_label} · default severity {doc.severity.value}"
+              f"{fix.get(doc.fix, '')}*\n\n{doc.summary}\n")
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown

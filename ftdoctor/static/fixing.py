@@ -20,7 +20,7 @@ import tokenize
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from ftdoctor.findings import Finding
 from ftdoctor.settings import Settings
@@ -55,8 +55,10 @@ class FileFix:
     diffs: list[str] = field(default_factory=list)
 
 
-def fix_text(source: str, path: str, settings: Settings, *, unsafe: bool = False) -> FixedText:
-    """``source`` with every fix applied that the rules above allow."""
+def fix_text(
+    source: str, path: str, settings: Settings, *, unsafe: bool = False, rules: Collection[str] | None = None
+) -> FixedText:
+    """``source`` with every fix applied that the checks above allow (only ``rules``' fixes when given)."""
     from ftdoctor.static.fixes import FIXERS, FixSource
 
     result = FixedText(original=source, text=source)
@@ -64,7 +66,8 @@ def fix_text(source: str, path: str, settings: Settings, *, unsafe: bool = False
     findings = check_python(source, path, settings)
     for _ in range(MAX_ROUNDS):
         current = FixSource(result.text)
-        for finding in sorted((f for f in findings if f.rule in FIXERS), key=Finding.sort_key):
+        fixable = (f for f in findings if f.rule in FIXERS and (rules is None or f.rule in rules))
+        for finding in sorted(fixable, key=Finding.sort_key):
             edit = _edit(FIXERS[finding.rule](), current, finding)
             if edit is None or (not edit.safe and not unsafe):
                 continue
@@ -159,17 +162,22 @@ def _diff(old: str, new: str, name: str) -> str:
 
 
 def _fix_notebook(file: SourceFile, data: bytes, settings: Settings, unsafe: bool) -> FileFix | None:
-    import nbformat  # only when a notebook is fixed
+    """Fix the joined code cells, then write back only the sources that changed.
+
+    The JSON is edited as JSON, not through nbformat (which adds cell ids and revalidates):
+    outputs, metadata, key order and indentation stay exactly as saved.
+    """
+    import json
 
     from ftdoctor.static.notebook import InvalidNotebook, parse_notebook
 
     try:
         text = data.decode("utf-8-sig")
         joined = parse_notebook(text)
-        notebook = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
-    except (UnicodeDecodeError, InvalidNotebook, Exception):
+        notebook = json.loads(text)
+    except (UnicodeDecodeError, InvalidNotebook, ValueError, RecursionError):
         return None
-    cells = getattr(notebook, "cells", None)
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
         return None  # an nbformat 3 notebook: read, never rewritten
     result = fix_text(joined.source, file.display, settings, unsafe=unsafe)
@@ -187,11 +195,15 @@ def _fix_notebook(file: SourceFile, data: bytes, settings: Settings, unsafe: boo
             fixed.diffs.append(_diff(old if old.endswith("\n") else old + "\n",
                                      source if source.endswith("\n") else source + "\n",
                                      f"{file.display}:cell {number}"))
-            cell["source"] = source
-    fixed.new_data = nbformat.writes(notebook).encode("utf-8")
-    if not fixed.new_data.endswith(b"\n"):
-        fixed.new_data += b"\n"
+            cell["source"] = source.splitlines(keepends=True) if isinstance(cell.get("source"), list) else source
+    fixed.new_data = (json.dumps(notebook, indent=_indent(text), ensure_ascii=False) + "\n").encode("utf-8")
     return fixed
+
+
+def _indent(text: str) -> int:
+    """The JSON indentation the notebook was saved with (Jupyter writes 1)."""
+    second = text.split("\n", 2)[1] if text.count("\n") >= 2 else ""
+    return (len(second) - len(second.lstrip(" "))) or 1
 
 
 def _cell_source(cell: Any) -> str:
@@ -233,6 +245,50 @@ def _cells_after(joined: Any, cells: list[Any], old: str, new: str) -> dict[int,
     return result
 
 
+@dataclass
+class FixRun:
+    """Every file's fixes: what `--fix` writes and `--diff` prints."""
+
+    files: list[FileFix]
+
+    @property
+    def changed(self) -> list[FileFix]:
+        return [fixed for fixed in self.files if fixed.new_data is not None]
+
+    @property
+    def applied(self) -> int:
+        return sum(len(fixed.result.applied) for fixed in self.changed)
+
+    @property
+    def unsafe_left(self) -> int:
+        return sum(fixed.result.unsafe_left for fixed in self.files)
+
+    def diff(self) -> str:
+        return "".join(diff for fixed in self.changed for diff in fixed.diffs)
+
+    def write(self) -> None:
+        for fixed in self.changed:
+            write_fix(fixed)
+
+
+def fix_files(files: list[SourceFile], settings: Settings, *, unsafe: bool = False) -> FixRun:
+    return FixRun([fixed for file in files if (fixed := fix_file(file, settings, unsafe=unsafe)) is not None])
+
+
 def write_fix(fixed: FileFix) -> None:
-    if fixed.new_data is not None:
-        Path(fixed.file.path).write_bytes(fixed.new_data)
+    """Replace the file atomically (a temporary file renamed over it), so Ctrl-C never leaves half a file."""
+    if fixed.new_data is None:
+        return
+    import os
+    import tempfile
+
+    target = Path(fixed.file.path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".ftdoctor", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(fixed.new_data)
+        os.chmod(temporary, target.stat().st_mode & 0o7777)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
