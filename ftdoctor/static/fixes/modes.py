@@ -12,6 +12,7 @@ from ftdoctor.static.fixes.base import (
     Edit, FixSource, Fixer, dotted_name, expression_text, insert_after, insert_before, register_fixer, splice,
     statement,
 )
+from ftdoctor.static.fixes.flow import grown_containers, leaks_state, reaches_autograd, trains
 
 _LOOPS = (cst.For, cst.While)
 
@@ -69,16 +70,20 @@ class AddEvalMode(Fixer):
     """missing-eval-mode: `model.eval()` above the evaluation loop and `model.train()` below it.
 
     The rule fires only when the model is in training mode before the loop, so switching
-    it back afterwards leaves every later line as it was. A loop that can return or raise
-    out of its function would skip that switch back: then the fix is unsafe.
+    it back afterwards leaves every later line as it was. A loop that trains (or calls this
+    file's code that does) gets no fix. It is unsafe when the loop can return or raise out
+    of its function (skipping the switch back) or its values may reach a backward pass
+    (a rollout, not an evaluation: dropout would change what is trained on).
     """
 
     slug = "missing-eval-mode"
 
     def fix(self, source: FixSource, finding: Finding) -> Edit | None:
         model = (finding.anchors or {}).get("model")
-        loop = _loop(source, finding)
-        if loop is None or not dotted_name(model) or not _bound_before(source, model, finding.line or 0):
+        loop, ast_loop = _loop(source, finding), _ast_loop(source, finding)
+        if loop is None or ast_loop is None or not dotted_name(model):
+            return None
+        if not _bound_before(source, model, finding.line or 0) or trains(source.tree, ast_loop):
             return None
         leading = loop.leading_lines
         edited = splice(source.module, {loop: [
@@ -86,7 +91,7 @@ class AddEvalMode(Fixer):
             loop.with_changes(leading_lines=()),
             statement(f"{model}.train()"),
         ]})
-        return self.edit(edited, safe=not _leaves_early(source, finding))
+        return self.edit(edited, safe=not _leaves_early(source, finding) and not _may_feed_backward(source, ast_loop))
 
 
 @register_fixer
@@ -132,8 +137,9 @@ def _switches_to_eval(call: cst.Call, model: str) -> bool:
 class WrapInNoGrad(Fixer):
     """missing-no-grad-eval: wrap the evaluation loop in `with torch.no_grad():`.
 
-    Needs `torch` imported as a module in the file (its alias is used). Unsafe when a value
-    made in the loop may later be backpropagated (it would no longer carry a graph).
+    Needs `torch` imported as a module in the file (its alias is used). A loop that trains
+    (or calls this file's code that does) gets no fix. Unsafe when a value made in the loop
+    may later be backpropagated (it would no longer carry a graph).
     """
 
     slug = "missing-no-grad-eval"
@@ -146,12 +152,20 @@ class WrapInNoGrad(Fixer):
             return None
         if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(ast_loop)):
             return None  # a generator's body runs later, outside the `with`
+        if trains(source.tree, ast_loop):
+            return None
         wrapped = cst.With(
             items=[cst.WithItem(cst.parse_expression(f"{torch}.no_grad()"))],
             body=cst.IndentedBlock(body=[loop.with_changes(leading_lines=())]),
             leading_lines=loop.leading_lines,
         )
-        return self.edit(splice(source.module, {loop: [wrapped]}), safe=not _feeds_backward(source.tree, ast_loop))
+        return self.edit(splice(source.module, {loop: [wrapped]}), safe=not _may_feed_backward(source, ast_loop))
+
+
+def _may_feed_backward(source: FixSource, loop: ast.AST) -> bool:
+    """Values made in the loop may reach a backward pass: by name, through containers, or through state."""
+    tree = source.tree
+    return _feeds_backward(tree, loop) or leaks_state(tree, loop) or reaches_autograd(tree, grown_containers(loop))
 
 
 def _torch_alias(tree: ast.Module) -> str | None:

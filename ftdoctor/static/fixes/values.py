@@ -8,6 +8,7 @@ import libcst as cst
 
 from ftdoctor.findings import Finding
 from ftdoctor.static.fixes.base import Edit, FixSource, Fixer, register_fixer
+from ftdoctor.static.fixes.flow import reaches_autograd
 
 #: Where a number serves as well as a one-element tensor (the accumulator after `.item()`).
 _NUMBER_CALLS = frozenset({"print", "float", "int", "round", "str", "abs", "sum", "min", "max", "len", "format"})
@@ -22,7 +23,8 @@ class AccumulateItem(Fixer):
     Safe when every later read of the accumulator works the same on a number: arithmetic,
     f-strings, ``print``/``float``/``round``/``sum``/``len``..., and names computed from it
     under the same condition. Anything else (``total.item()``, ``torch.stack(losses)``, a
-    return, ``reduction="none"`` anywhere in the file) makes the fix unsafe.
+    return, ``reduction="none"`` anywhere in the file) makes the fix unsafe. When the
+    accumulator itself may be backpropagated (`(total + other).backward()`), no fix.
     """
 
     slug = "loss-accumulates-graph"
@@ -31,7 +33,7 @@ class AccumulateItem(Fixer):
         anchors = finding.anchors or {}
         value = source.node_at(anchors.get("value"), cst.BaseExpression)
         total = anchors.get("total")
-        if value is None or not isinstance(total, str):
+        if value is None or not isinstance(total, str) or reaches_autograd(source.tree, {total}):
             return None
         if not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
             value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
