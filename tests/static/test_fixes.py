@@ -18,6 +18,7 @@ from ftdoctor.catalogue import load_catalogue
 from ftdoctor.settings import Settings
 from ftdoctor.static.checker import check_python
 from ftdoctor.static.fixes import FIXERS
+from ftdoctor.static.fixes.flow import grown_containers, leaks_state, reaches_autograd, trains
 from ftdoctor.static.fixing import fix_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -180,3 +181,58 @@ for batch in train_loader:
 """
     fixed = fix_text(code, "t.py", Settings(), rules={"train-loader-not-shuffled"})
     assert "    batch_size=16,\n    shuffle=True,\n)" in fixed.text
+
+
+# ------------------------------------------------ what a fix must not break (flow facts)
+# Minimised from fix hazards measured with `check --diff --unsafe-fixes` on
+# pytorch/examples@77f55b9: distributed/FSDP/T5_training.py:148 (an epoch loop calling train()),
+# reinforcement_learning/actor_critic.py:121,150 (rollout log-probs and losses backpropagated later),
+# fast_neural_style/neural_style/neural_style.py:91 (an accumulated loss that is backpropagated).
+
+HAZARDS = """
+def train(model, loader, optimizer):
+    for batch in loader:
+        model(batch).sum().backward()
+        optimizer.step()
+
+def select_action(state):
+    probs = policy(state)
+    policy.saved_log_probs.append(probs.log())
+
+for epoch in range(3):
+    train(model, loader, optimizer)
+    val = validate(model)
+
+for t in range(100):
+    select_action(env.state)
+
+style = 0.0
+for f in features:
+    style += mse(f, target)
+total = content + style
+total.backward()
+
+preds = []
+for batch in val_loader:
+    preds.append(model(batch).argmax(-1))
+accuracy = (torch.cat(preds) == labels).float().mean()
+"""
+
+
+def _loops(tree: ast.Module) -> list[ast.For]:
+    return [node for node in tree.body if isinstance(node, ast.For)]
+
+
+def test_a_loop_calling_this_files_training_code_trains() -> None:
+    tree = ast.parse(HAZARDS)
+    epoch, rollout, _, evaluation = _loops(tree)
+    assert trains(tree, epoch) and not trains(tree, rollout) and not trains(tree, evaluation)
+
+
+def test_values_leaving_a_loop_for_backward_are_seen() -> None:
+    tree = ast.parse(HAZARDS)
+    _, rollout, _, evaluation = _loops(tree)
+    assert leaks_state(tree, rollout)  # select_action grows policy.saved_log_probs
+    assert reaches_autograd(tree, {"style"})  # style -> total -> total.backward()
+    assert grown_containers(evaluation) == {"preds"}
+    assert not reaches_autograd(tree, {"preds"}) and not leaks_state(tree, evaluation)
