@@ -15,8 +15,8 @@ import click
 from ftdoctor import __version__
 from ftdoctor.catalogue import load_catalogue, lookup
 from ftdoctor.errors import FtdoctorError
-from ftdoctor.runner.command import init_command, run_command
-from ftdoctor.static.command import check_command
+from ftdoctor.cli.run import init_command, run_command
+from ftdoctor.cli.check import check_command
 
 EPILOG = """\b
 Examples:

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ftdoctor.cli_options import common_options
+from ftdoctor.cli.options import common_options
 
 if TYPE_CHECKING:
     from ftdoctor.settings import Settings
-    from ftdoctor.static.files import SourceFile
+    from ftdoctor.sources import SourceFile
 
 EPILOG = """\b
 Examples:
@@ -84,7 +84,7 @@ def check_command(
     """
     from ftdoctor.report import emit, render_statistics, write_report
     from ftdoctor.static.checker import check_files
-    from ftdoctor.static.files import build_settings, discover_files, exclude_spec, load_config
+    from ftdoctor.sources import build_settings, discover_files, exclude_spec, load_config
 
     if statistics and output_format not in ("text", "json"):
         raise click.UsageError(f"--statistics prints a text or json table, not --format {output_format}")

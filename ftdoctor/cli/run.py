@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ftdoctor.cli_options import common_options
+from ftdoctor.cli.options import common_options
 from ftdoctor.runner.output import RunOptions
 
 RUN_EPILOG = """\b
@@ -85,7 +85,7 @@ def _check_script_argument(script: str, config_path: str | None) -> None:
 
 def _settings(anchor: str, select: list[str], ignore: list[str], fail_on: str | None):  # -> Settings
     """``[tool.ftdoctor]`` from the nearest pyproject.toml above the config or script, then the options."""
-    from ftdoctor.static.files import build_settings, load_config as load_project_config
+    from ftdoctor.sources import build_settings, load_config as load_project_config
 
     return build_settings(load_project_config(None, [anchor]), select=select, ignore=ignore, fail_on=fail_on)
 

@@ -15,7 +15,7 @@ from typing import Any
 from ftdoctor import __version__
 from ftdoctor.findings import Finding, Report
 from ftdoctor.report.plots import Plot, run_plots
-from ftdoctor.runner.report_data import context_lines, ordered_metrics, verdict
+from ftdoctor.report.report_data import context_lines, ordered_metrics, verdict
 
 
 STYLE = """

@@ -25,7 +25,7 @@ from typing import Any, Collection
 from ftdoctor.findings import Finding
 from ftdoctor.settings import Settings
 from ftdoctor.static.checker import check_python
-from ftdoctor.static.files import SourceFile, UndecodableSource, decode_python
+from ftdoctor.sources import SourceFile, UndecodableSource, decode_python
 
 #: Rounds per file; every applied fix removes at least one finding, so this only stops runaway cases.
 MAX_ROUNDS = 100
@@ -169,7 +169,7 @@ def _fix_notebook(file: SourceFile, data: bytes, settings: Settings, unsafe: boo
     """
     import json
 
-    from ftdoctor.static.notebook import InvalidNotebook, parse_notebook
+    from ftdoctor.notebook import InvalidNotebook, parse_notebook
 
     try:
         text = data.decode("utf-8-sig")
