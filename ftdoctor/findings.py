@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ftdoctor import __version__
+from ftdoctor.version import __version__
 
 
 class Severity(str, enum.Enum):

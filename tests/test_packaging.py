@@ -47,7 +47,7 @@ def test_extras_refer_to_this_distribution() -> None:
 def test_one_version_from_the_package() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert "version" in PROJECT.get("dynamic", []) and "version" not in PROJECT
-    assert pyproject["tool"]["hatch"]["version"]["path"] == "ftdoctor/__init__.py"
+    assert pyproject["tool"]["hatch"]["version"]["path"] == "ftdoctor/version.py"
     assert re.fullmatch(r"\d+\.\d+\.\d+", ftdoctor.__version__)
 
 

@@ -1,4 +1,4 @@
-"""The ``ftdoctor`` command line: wires each half's commands into one group.
+"""The ``ftdoctor`` command line (the face): one module per command, wired into one group here.
 
 Exit codes (see the contract): 0 clean, 1 findings at or above ``--fail-on``,
 2 usage/config/input error or an internal error, always with a message and
@@ -12,11 +12,13 @@ import sys
 
 import click
 
-from ftdoctor import __version__
-from ftdoctor.catalogue import load_catalogue, lookup
-from ftdoctor.errors import FtdoctorError
-from ftdoctor.cli.run import init_command, run_command
 from ftdoctor.cli.check import check_command
+from ftdoctor.cli.explain import explain_command
+from ftdoctor.cli.init import init_command
+from ftdoctor.cli.rules import rules_command
+from ftdoctor.cli.run import run_command
+from ftdoctor.errors import FtdoctorError
+from ftdoctor.version import __version__
 
 EPILOG = """\b
 Examples:
@@ -37,71 +39,8 @@ def cli() -> None:
     """
 
 
-@cli.command("rules")
-@click.option("--kind", type=click.Choice(["static", "runtime"]), default=None, help="Only rules of this kind.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text is a table (rich on a terminal); json a list of objects for tools.")
-def rules_command(kind: str | None, output_format: str) -> None:
-    """List every rule: code, slug, kind, default severity, fix, summary.
-
-    fix is safe (`check --fix` applies it), unsafe (only with --unsafe-fixes) or none.
-
-    Any slug or code works in --select/--ignore, suppression comments and
-    [tool.ftdoctor]; `ftdoctor explain SLUG` tells the whole story of one.
-    """
-    columns = ("code", "slug", "kind", "severity", "fix", "summary")
-    docs = [doc for doc in load_catalogue().values() if kind is None or kind in doc.kinds]
-    rows = [(doc.code, doc.slug, doc.kind_label, doc.severity.value, doc.fix, doc.summary) for doc in docs]
-    if output_format == "json":
-        import json
-
-        click.echo(json.dumps([dict(zip(columns, row)) for row in rows], indent=2))
-    elif sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title="ftdoctor rules", show_lines=False)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        Console().print(table)
-    else:
-        widths = [max(len(row[i]) for row in rows) if rows else 0 for i in range(len(columns) - 1)]
-        for row in rows:
-            click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
-
-
-@cli.command("explain")
-@click.argument("rule")
-def explain_command(rule: str) -> None:
-    """Explain RULE (a slug like missing-zero-grad or a code like FTD101):
-    what it detects, why it hurts, how to fix it, and examples."""
-    doc = lookup(rule)
-    if doc is None:
-        import difflib
-
-        names = [name for d in load_catalogue().values() for name in (d.slug, d.code)]
-        close = difflib.get_close_matches(rule, names, n=3, cutoff=0.6)
-        hint = f"did you mean {' or '.join(close)}? " if close else ""
-        raise FtdoctorError(f"no rule named {rule!r}; {hint}`ftdoctor rules` lists every slug and code")
-    assert doc.path is not None
-    body = doc.path.read_text(encoding="utf-8").split("---", 2)[2]
-    fix = {"safe": " · fix: safe (`ftdoctor check --fix`)", "unsafe": " · fix: unsafe (`--fix --unsafe-fixes`)"}
-    header = (f"# {doc.code} {doc.slug}\n\n*{doc.kind_label} · default severity {doc.severity.value}"
-              f"{fix.get(doc.fix, '')}*\n\n{doc.summary}\n")
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.markdown import Markdown
-
-        Console().print(Markdown(header + body))
-    else:
-        click.echo((header + body).rstrip() + "\n")  # Markdown as written: readable, and pipes into tools
-
-
-cli.add_command(check_command)
-cli.add_command(run_command)
-cli.add_command(init_command)
+for command in (rules_command, explain_command, check_command, run_command, init_command):
+    cli.add_command(command)
 
 
 def main() -> None:

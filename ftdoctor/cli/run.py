@@ -1,4 +1,4 @@
-"""`ftdoctor run` and `ftdoctor init`.
+"""`ftdoctor run`.
 
 Imported by the CLI on every invocation, so it imports nothing heavy at module
 level: torch, transformers and datasets load only once a run starts.
@@ -117,14 +117,3 @@ def _prefer_offline(model: str) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if model.startswith("builtin:") or Path(model).is_dir():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-@click.command("init")
-@click.argument("path", default="ftdoctor.yaml", metavar="[PATH]")
-@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
-def init_command(path: str, force: bool) -> None:
-    """Write a commented starter config to PATH (default ftdoctor.yaml)."""
-    from ftdoctor.runner.config import write_starter_config
-
-    write_starter_config(Path(path), force=force)
-    click.echo(f"ftdoctor: wrote {path}; edit it, then run `ftdoctor run --config {path}`", err=True)
