@@ -5,9 +5,11 @@ Each round re-checks the current text and applies the first fix that
 - parses, and changes the text into one not seen before (no cycles),
 - makes its own rule report fewer findings, or the same number saying less (a finding that
   names several reads on a line loses one per fix),
-- and makes no other rule report more,
+- and makes no rule report more,
 
-so a fixer that is wrong in some context is refused there instead of breaking the file.
+so a fixer that is wrong in some context is refused there instead of breaking the file. Each
+round parses the text once with libcst, checks every candidate fix on its own, then applies all
+that passed and touch separate lines together when the union passes too (else the first).
 Settings and suppression comments apply as in `check`: a silenced finding is not fixed.
 Notebooks are fixed cell by cell in place; outputs, metadata and IPython lines stay as they were.
 """
@@ -64,27 +66,37 @@ def fix_text(
     result = FixedText(original=source, text=source)
     seen = {source}
     findings = check_python(source, path, settings)
+    current = None
     for _ in range(MAX_ROUNDS):
+        fixable = sorted((f for f in findings if f.rule in FIXERS and (rules is None or f.rule in rules)),
+                         key=Finding.sort_key)
+        if not fixable:
+            break  # the common case: no libcst parse at all
         current = FixSource(result.text)
-        fixable = (f for f in findings if f.rule in FIXERS and (rules is None or f.rule in rules))
-        for finding in sorted(fixable, key=Finding.sort_key):
-            edit = _edit(FIXERS[finding.rule](), current, finding)
-            if edit is None or (not edit.safe and not unsafe):
-                continue
-            text = edit.module.code
-            if text in seen or not _parses(text):
-                continue
+        # One libcst parse per round: each fix is checked on its own, then every fix that passed
+        # and touches its own lines is applied together (or, if the union does not check out, the first).
+        passed: list[tuple[Finding, list[Hunk], str, list[Finding]]] = []
+        for finding, hunks in _candidates(current, fixable, FIXERS, unsafe, seen):
+            text = _apply(current.text, hunks)
             seen.add(text)
-            after = check_python(text, path, settings)
-            if not _improves(findings, after, finding.rule):
+            if not _parses(text):
                 continue
-            result.text, findings = text, after
-            result.applied.append(finding)
+            after = check_python(text, path, settings)
+            if _improves(findings, after, finding.rule):
+                passed.append((finding, hunks, text, after))
+        if not passed:
             break
+        union = _apply(current.text, [hunk for _, hunks, _, _ in passed for hunk in hunks])
+        after = check_python(union, path, settings) if len(passed) > 1 and _parses(union) else None
+        if after is not None and all(_improves(findings, after, finding.rule) for finding, *_ in passed):
+            result.text, findings = union, after
+            result.applied.extend(finding for finding, *_ in passed)
         else:
-            break
-    if not unsafe:
-        result.unsafe_left = _unsafe_fixable(result.text, findings)
+            finding, _, result.text, findings = passed[0]
+            result.applied.append(finding)
+    if not unsafe and any(f.rule in FIXERS for f in findings):
+        source = current if current is not None and current.text == result.text else FixSource(result.text)
+        result.unsafe_left = _unsafe_fixable(source, findings)
     return result
 
 
@@ -109,9 +121,43 @@ def _parses(text: str) -> bool:
     return True
 
 
+Hunk = tuple[int, int, list[str]]  # old lines [start, end) -> new lines
+
+
+def _candidates(source: Any, fixable: list[Finding], fixers: Any, unsafe: bool,
+                seen: set[str]) -> list[tuple[Finding, list[Hunk]]]:
+    """Each allowed fix as line hunks of the current text, skipping any that touches another's lines."""
+    lines = source.text.splitlines(keepends=True)
+    chosen: list[tuple[Finding, list[Hunk]]] = []
+    taken: list[tuple[int, int]] = []
+    for finding in fixable:
+        edit = _edit(fixers[finding.rule](), source, finding)
+        if edit is None or (not edit.safe and not unsafe):
+            continue
+        text = edit.module.code
+        if text in seen or text == source.text:
+            continue
+        matcher = difflib.SequenceMatcher(None, lines, text.splitlines(keepends=True), autojunk=False)
+        new = text.splitlines(keepends=True)
+        hunks = [(i1, i2, new[j1:j2]) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+        if any(start <= end2 and start2 <= end for start, end, _ in hunks for start2, end2 in taken):
+            continue  # touches lines another fix of this round changes: next round
+        taken.extend((start, end) for start, end, _ in hunks)
+        chosen.append((finding, hunks))
+    return chosen
+
+
+def _apply(text: str, hunks: list[Hunk]) -> str:
+    lines = text.splitlines(keepends=True)
+    for start, end, new in sorted(hunks, key=lambda hunk: hunk[0], reverse=True):
+        lines[start:end] = new
+    return "".join(lines)
+
+
 def _improves(before: list[Finding], after: list[Finding], rule: str) -> bool:
+    """``rule`` says less (fewer findings, or as many saying less), and no rule says more."""
     counts, new_counts = Counter(f.rule for f in before), Counter(f.rule for f in after)
-    if any(new_counts[r] > counts[r] for r in new_counts if r != rule) or new_counts[rule] > counts[rule]:
+    if any(new_counts[r] > counts[r] for r in new_counts):
         return False
     if new_counts[rule] < counts[rule]:
         return True
@@ -119,10 +165,9 @@ def _improves(before: list[Finding], after: list[Finding], rule: str) -> bool:
     return sorted(len(f.message) for f in after if f.rule == rule) < said
 
 
-def _unsafe_fixable(text: str, findings: list[Finding]) -> int:
-    from ftdoctor.static.fixes import FIXERS, FixSource
+def _unsafe_fixable(source: Any, findings: list[Finding]) -> int:
+    from ftdoctor.static.fixes import FIXERS
 
-    source = FixSource(text)
     edits = [_edit(FIXERS[f.rule](), source, f) for f in findings if f.rule in FIXERS]
     return sum(1 for edit in edits if edit is not None and not edit.safe)
 
@@ -272,7 +317,38 @@ class FixRun:
 
 
 def fix_files(files: list[SourceFile], settings: Settings, *, unsafe: bool = False) -> FixRun:
-    return FixRun([fixed for file in files if (fixed := fix_file(file, settings, unsafe=unsafe)) is not None])
+    """Every file's fixes, in worker processes when there are many files (as `check` does)."""
+    from ftdoctor.static.checker import PARALLEL_THRESHOLD, _chunks, _worker_count
+
+    workers = _worker_count() if len(files) > PARALLEL_THRESHOLD else 1
+    fixed: list[FileFix | None] | None = None
+    if workers > 1:
+        fixed = _fix_in_pool(_chunks(files, workers * 4), settings, unsafe, workers)
+    if fixed is None:
+        fixed = [fix_file(file, settings, unsafe=unsafe) for file in files]
+    return FixRun([one for one in fixed if one is not None])
+
+
+def _fix_chunk(files: list[SourceFile], settings: Settings, unsafe: bool) -> list[FileFix | None]:
+    return [fix_file(file, settings, unsafe=unsafe) for file in files]
+
+
+def _fix_in_pool(chunks: list[list[SourceFile]], settings: Settings, unsafe: bool,
+                 workers: int) -> list[FileFix | None] | None:
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from ftdoctor.static import fixes as _fixes  # noqa: F401  (import the fixers and rules once: workers inherit them)
+    from ftdoctor.static.checker import _engine
+
+    _engine()
+
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+            results = pool.map(_fix_chunk, chunks, [settings] * len(chunks), [unsafe] * len(chunks))
+            return [one for chunk in results for one in chunk]
+    except (OSError, BrokenProcessPool, NotImplementedError):
+        return None  # no processes here: fix serially
 
 
 def write_fix(fixed: FileFix) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import functools
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Literal, Sequence, TypeVar
+from typing import Any, ClassVar, Iterable, Literal, Mapping, Sequence, TypeVar
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider
@@ -58,7 +58,8 @@ class FixSource:
 
     @functools.cached_property
     def _wrapper(self) -> MetadataWrapper:
-        return MetadataWrapper(cst.parse_module(self.text))
+        # No defensive deep copy: the freshly parsed tree is ours alone (and copying costs as much as parsing).
+        return MetadataWrapper(cst.parse_module(self.text), unsafe_skip_copy=True)
 
     @property
     def module(self) -> cst.Module:
@@ -66,12 +67,16 @@ class FixSource:
         return self._wrapper.module
 
     @functools.cached_property
-    def positions(self) -> dict[cst.CSTNode, CodeRange]:
-        return dict(self._wrapper.resolve(PositionProvider))
+    def _metadata(self) -> Any:
+        return self._wrapper.resolve_many([PositionProvider, ParentNodeProvider])  # one walk for both
 
-    @functools.cached_property
-    def parents(self) -> dict[cst.CSTNode, cst.CSTNode]:
-        return dict(self._wrapper.resolve(ParentNodeProvider))
+    @property
+    def positions(self) -> Mapping[cst.CSTNode, CodeRange]:
+        return self._metadata[PositionProvider]
+
+    @property
+    def parents(self) -> Mapping[cst.CSTNode, cst.CSTNode]:
+        return self._metadata[ParentNodeProvider]
 
     @functools.cached_property
     def tree(self) -> ast.Module:
