@@ -187,7 +187,9 @@ for batch in train_loader:
 # Minimised from fix hazards measured with `check --diff --unsafe-fixes` on
 # pytorch/examples@77f55b9: distributed/FSDP/T5_training.py:148 (an epoch loop calling train()),
 # reinforcement_learning/actor_critic.py:121,150 (rollout log-probs and losses backpropagated later),
-# fast_neural_style/neural_style/neural_style.py:91 (an accumulated loss that is backpropagated).
+# fast_neural_style/neural_style/neural_style.py:91 (an accumulated loss that is backpropagated);
+# and on huggingface/peft@5d602fd examples/orthogonal_subspace_learning/osf_continual_learning.py
+# (a task loop that hands training to `trainer.train()`).
 
 HAZARDS = """
 def train(model, loader, optimizer):
@@ -205,6 +207,11 @@ for epoch in range(3):
 
 for t in range(100):
     select_action(env.state)
+
+for task in tasks:
+    trainer = Trainer(model=model, train_dataset=task)
+    trainer.train()
+    scores.append(evaluate(model))
 
 style = 0.0
 for f in features:
@@ -225,13 +232,14 @@ def _loops(tree: ast.Module) -> list[ast.For]:
 
 def test_a_loop_calling_this_files_training_code_trains() -> None:
     tree = ast.parse(HAZARDS)
-    epoch, rollout, _, evaluation = _loops(tree)
-    assert trains(tree, epoch) and not trains(tree, rollout) and not trains(tree, evaluation)
+    epoch, rollout, tasks, _, evaluation = _loops(tree)
+    assert trains(tree, epoch) and trains(tree, tasks)
+    assert not trains(tree, rollout) and not trains(tree, evaluation)
 
 
 def test_values_leaving_a_loop_for_backward_are_seen() -> None:
     tree = ast.parse(HAZARDS)
-    _, rollout, _, evaluation = _loops(tree)
+    _, rollout, _, _, evaluation = _loops(tree)
     assert leaks_state(tree, rollout)  # select_action grows policy.saved_log_probs
     assert reaches_autograd(tree, {"style"})  # style -> total -> total.backward()
     assert grown_containers(evaluation) == {"preds"}

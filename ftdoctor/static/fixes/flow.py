@@ -10,8 +10,11 @@ from __future__ import annotations
 import ast
 from typing import Iterable, Iterator
 
-#: Calls that make a loop a training loop (one that must keep autograd and training mode).
-TRAINING_CALLS = frozenset({"backward", "step", "zero_grad"})
+#: Method calls that make a loop a training loop (one that must keep autograd and training mode):
+#: the optimizer protocol, and handing the work to a trainer (`trainer.train()`, `trainer.fit()`).
+TRAINING_CALLS = frozenset({"backward", "step", "zero_grad", "train", "fit"})
+#: A call to a function of another module by one of these names may train: a fix cannot look inside.
+_TRAINING_NAMES = ("train", "fit")
 MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"})
 _AUTOGRAD = frozenset({"backward", "grad"})
 _MAX_DEPTH = 6
@@ -39,13 +42,20 @@ def called_functions(tree: ast.Module, node: ast.AST) -> Iterator[ast.AST]:
 
 
 def trains(tree: ast.Module, node: ast.AST, depth: int = 0, seen: set[int] | None = None) -> bool:
-    """``node`` (or a function of this file it calls, transitively) calls backward/step/zero_grad."""
+    """``node`` (or a function of this file it calls, transitively) may train.
+
+    Seen: backward/step/zero_grad/train/fit calls, and calls of functions named like
+    ``train*``/``fit*`` whose body is elsewhere (declining a fix is always safe).
+    """
     seen = set() if seen is None else seen
     if id(node) in seen or depth > _MAX_DEPTH:
         return depth > _MAX_DEPTH
     seen.add(id(node))
     for call in ast.walk(node):
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in TRAINING_CALLS:
+            return True
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) \
+                and call.func.id.lower().startswith(_TRAINING_NAMES) and call.func.id not in functions(tree):
             return True
     return any(trains(tree, function, depth + 1, seen) for function in called_functions(tree, node))
 
