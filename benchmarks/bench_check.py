@@ -259,7 +259,7 @@ def _in_process(files: list[Path], parallel: bool, engine_stub: bool = False) ->
     """Wall seconds, CPU seconds (this process and its workers) and findings of one check_files call."""
     from ftdoctor.settings import Settings
     from ftdoctor.static import checker
-    from ftdoctor.static.files import SourceFile
+    from ftdoctor.sources import SourceFile
 
     real_engine = checker._engine
     if engine_stub:  # only ast.parse: what the surface (read, decode, suppressions, pool) costs by itself

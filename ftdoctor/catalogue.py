@@ -1,6 +1,7 @@
 """The rule catalogue: one Markdown file per rule under ``rules/``.
 
-Each file starts with YAML front matter (code, slug, kind, severity, summary)
+Each file starts with YAML front matter (code, slug, kind, severity, summary, and
+``fix: safe|unsafe|none`` — what ``check --fix`` can do, ``none`` when absent)
 followed by ruff-style sections::
 
     ## What it does
@@ -25,6 +26,9 @@ import yaml
 from ftdoctor.findings import Finding, Severity
 
 KINDS = ("static", "runtime")
+#: ``safe``: applied by ``check --fix`` where proven right in context (elsewhere offered
+#: under ``--unsafe-fixes``); ``unsafe``: only with ``--unsafe-fixes``; ``none``: no fix.
+FIX_KINDS = ("safe", "unsafe", "none")
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.S)
 _SECTION = re.compile(r"^## +(.+?)\s*$", re.M)
@@ -47,6 +51,7 @@ class RuleDoc:
     summary: str
     sections: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    fix: str = "none"
 
     @property
     def kind_label(self) -> str:
@@ -88,11 +93,16 @@ def parse_rule_file(path: Path) -> RuleDoc:
             summary=str(meta["summary"]).strip(),
             sections=_split_sections(match.group(2)),
             path=path,
+            fix=str(meta.get("fix", "none")),
         )
     except (KeyError, ValueError) as exc:
         raise CatalogueError(f"{path}: bad front matter: {exc}") from exc
     if any(kind not in KINDS for kind in doc.kinds):
         raise CatalogueError(f"{path}: kind must be one of {KINDS}")
+    if doc.fix not in FIX_KINDS:
+        raise CatalogueError(f"{path}: fix must be one of {FIX_KINDS}; got {doc.fix!r}")
+    if doc.fix != "none" and "static" not in doc.kinds:
+        raise CatalogueError(f"{path}: only static rules have fixes (`check --fix`)")
     return doc
 
 

@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ftdoctor import __version__
+from ftdoctor.version import __version__
 
 
 class Severity(str, enum.Enum):
@@ -55,6 +55,9 @@ class Finding:
     end_column: int | None = None
     step: int | None = None
     evidence: dict[str, Any] | None = None
+    #: What a fixer needs beyond the finding's own span (``check --fix``): names and spans
+    #: ``(line, column, end_line, end_column)`` of related nodes. Never rendered in reports.
+    anchors: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def with_severity(self, severity: Severity) -> "Finding":
         return replace(self, severity=severity)

@@ -12,10 +12,10 @@ import datetime as _dt
 from html import escape
 from typing import Any
 
-from ftdoctor import __version__
+from ftdoctor.version import __version__
 from ftdoctor.findings import Finding, Report
 from ftdoctor.report.plots import Plot, run_plots
-from ftdoctor.runner.report_data import context_lines, ordered_metrics, verdict
+from ftdoctor.report.report_data import context_lines, ordered_metrics, verdict
 
 
 STYLE = """

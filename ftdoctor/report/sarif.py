@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ftdoctor import __version__
+from ftdoctor.version import __version__
 from ftdoctor.catalogue import RuleDoc, load_catalogue, lookup
 from ftdoctor.findings import Finding, Report, Severity
 

@@ -34,13 +34,13 @@ class SourceLines:
             match = _CELL_PREFIX.match(finding.message)
             return self._cell_lines(finding.path, int(match.group(1))) if match else None
         if finding.path not in self._files:
-            from ftdoctor.static.files import read_text_lines
+            from ftdoctor.sources import read_text_lines
 
             self._files[finding.path] = read_text_lines(Path(finding.path))
         return self._files[finding.path]
 
     def _cell_lines(self, path: str, cell: int) -> list[str] | None:
-        from ftdoctor.static.notebook import InvalidNotebook, parse_notebook
+        from ftdoctor.notebook import InvalidNotebook, parse_notebook
 
         if path not in self._notebooks:
             try:

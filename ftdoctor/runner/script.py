@@ -138,7 +138,7 @@ class ScriptSession:
 
 def _curves(doctors: Sequence["Doctor"]) -> dict[str, Any]:
     """Per-step statistics for the text sparklines and the HTML plots: the longest-running doctor's."""
-    from ftdoctor.runner.report_data import history_columns
+    from ftdoctor.report.report_data import history_columns
 
     longest = max(doctors, key=lambda doctor: len(doctor.history), default=None)
     return {"train": history_columns(longest.history if longest else []), "evaluations": []}

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from ftdoctor.findings import Finding, Report
 from ftdoctor.runner.display import SEVERITY_STYLE
-from ftdoctor.runner.report_data import context_lines, ordered_metrics, verdict
+from ftdoctor.report.report_data import context_lines, ordered_metrics, verdict
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 48

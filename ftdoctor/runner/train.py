@@ -273,7 +273,7 @@ def _accuracy(predictions: list[int], references: list[int]) -> float:
 
 
 def _assemble_report(prepared: Prepared, doctor: Any, state: LoopState) -> Report:
-    from ftdoctor.runner.report_data import run_details
+    from ftdoctor.report.report_data import run_details
 
     last = state.evaluations[-1] if state.evaluations else None
     flat, per_class, confusion = final_metrics(last, prepared.splits.label_names, prepared.loaded.model.config.num_labels)

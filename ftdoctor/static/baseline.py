@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ftdoctor import __version__
+from ftdoctor.version import __version__
 from ftdoctor.errors import FtdoctorError
 from ftdoctor.findings import Finding, Report
 from ftdoctor.report.source import SourceLines

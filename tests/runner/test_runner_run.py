@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ftdoctor.findings import Finding, Severity
-from ftdoctor.runner.command import run_config
+from ftdoctor.cli.run import run_config
 from ftdoctor.runner.config import load_config
 from ftdoctor.runner.data import BUILTIN_DIR
 from ftdoctor.runner.display import PlainDisplay

@@ -13,7 +13,7 @@ from ftdoctor.report.html import render_html
 from ftdoctor.report.plots import run_plots, smooth
 from ftdoctor.runner.display import PlainDisplay
 from ftdoctor.runner.metrics import Evaluation
-from ftdoctor.runner.report_data import verdict
+from ftdoctor.report.report_data import verdict
 from ftdoctor.runner.summary import SPARK_LEVELS, render_run_summary, sparkline
 
 

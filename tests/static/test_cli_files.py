@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ftdoctor.static.files import UndecodableSource, decode_python, discover_files
+from ftdoctor.sources import UndecodableSource, decode_python, discover_files
 
 pytestmark = pytest.mark.usefixtures("marker_engine")
 

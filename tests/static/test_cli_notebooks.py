@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ftdoctor.static.notebook import parse_notebook
+from ftdoctor.notebook import parse_notebook
 
 pytestmark = pytest.mark.usefixtures("marker_engine")
 

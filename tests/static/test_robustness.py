@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ftdoctor.findings import Finding
 from ftdoctor.settings import Settings
 from ftdoctor.static.checker import check_file, check_python
-from ftdoctor.static.files import SourceFile
+from ftdoctor.sources import SourceFile
 
 REPO = Path(__file__).resolve().parents[2]
 

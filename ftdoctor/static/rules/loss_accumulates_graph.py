@@ -9,7 +9,7 @@ from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_flow import ACCUMULATE, BACKWARD
 from ftdoctor.static.analysis_tensors import is_graph_loss
 from ftdoctor.static.model import position
-from ftdoctor.static.rule import StaticRule, register_static_rule
+from ftdoctor.static.rule import StaticRule, register_static_rule, span
 
 if TYPE_CHECKING:
     from ftdoctor.static.model import ModuleModel
@@ -42,4 +42,5 @@ class LossAccumulatesGraph(StaticRule):
                     f"`{event.text}` accumulates the loss tensor `{added}` (line {event.node.lineno}), keeping every "
                     "step's autograd graph alive until memory runs out",
                     f"accumulate a number instead: use `{added}.item()` (or `{added}.detach()`)",
+                    anchors={"value": span(event.argument), "total": event.text},
                 )

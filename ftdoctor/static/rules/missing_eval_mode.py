@@ -28,6 +28,7 @@ class MissingEvalMode(StaticRule):
                     f"`{name}` is evaluated in the loop at line {loop.line} without `{name}.eval()`, so dropout "
                     "stays active and the metrics are noisy",
                     f"call {name}.eval() before the evaluation loop (and {name}.train() before training resumes)",
+                    anchors={"model": name},
                 )
 
 

@@ -33,6 +33,7 @@ class MissingTrainAfterEval(StaticRule):
                     f"is not followed by `{name}.train()` before the next backward pass, so training continues "
                     "with dropout off",
                     f"call {name}.train() right after the evaluation, before the next training step",
+                    anchors={"model": name},
                 )
 
 

@@ -33,6 +33,7 @@ class MissingTrainMode(StaticRule):
                     f"`{name}` {pretrained} (line {model.line}), which returns it in eval mode, and the training "
                     f"loop (line {loop.line}) never calls `{name}.train()`, so dropout stays off while it trains",
                     f"call {name}.train() before the training loop (and again after every evaluation)",
+                    anchors={"model": name},
                 )
 
 

@@ -32,4 +32,5 @@ class MissingZeroGrad(StaticRule):
                 "so every step adds this batch's gradients to all previous ones",
                 f"call {name}.zero_grad() once per optimizer step inside the loop: before loss.backward() "
                 f"or right after {name}.step()",
+                anchors={"optimizer": name},
             )

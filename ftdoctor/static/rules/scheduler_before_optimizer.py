@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_flow import BACKWARD, SCHED_STEP, STEP
-from ftdoctor.static.rule import StaticRule, register_static_rule
+from ftdoctor.static.rule import StaticRule, register_static_rule, span
 
 if TYPE_CHECKING:
     from ftdoctor.static.model import ModuleModel
@@ -35,4 +35,5 @@ class SchedulerBeforeOptimizer(StaticRule):
                     f"(line {first_step.line}), so the first learning-rate value of the schedule is skipped",
                     f"call {sched.text}.step() after {first_step.text}.step(), at the end of the step "
                     "(or of the epoch for per-epoch schedules)",
+                    anchors={"step": span(first_step.site)},
                 )

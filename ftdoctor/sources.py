@@ -1,4 +1,4 @@
-"""Which files `ftdoctor check` reads, how it decodes them, and the project config.
+"""What `ftdoctor check` reads: which files, their decoded text, and the project config (core).
 
 - Paths given on the command line are checked; directories are walked for
   ``.py`` and ``.ipynb`` files, skipping hidden, virtualenv, ``__pycache__`` and
@@ -7,7 +7,8 @@
   ``pyproject.toml`` they come from. Walked files are always filtered; files named
   explicitly only with ``--force-exclude`` (what the pre-commit hook passes).
 - ``[tool.ftdoctor]`` comes from the nearest ``pyproject.toml`` that has one,
-  walking up from the checked paths; command-line options override it.
+  walking up from the checked paths; command-line options override it. ``ftdoctor
+  run`` reads its settings here too, so no engine depends on another for them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ SOURCE_SUFFIXES = (".py", ".ipynb")
 #: Folder names never walked into (a folder named explicitly is still checked).
 SKIPPED_DIRS = frozenset({"__pycache__", "site-packages", "node_modules", "venv", "__pypackages__", "_build"})
 CONFIG_KEYS = ("select", "ignore", "fail-on", "exclude", "severity", "lr-range")
+#: The names `[tool.ftdoctor.lr-range]` takes. The config schema is core; lr-out-of-range maps
+#: each name to its ranges (``RANGE_NAMES``), and a test keeps the two equal.
+LR_RANGE_NAMES = ("full", "peft", "sgd")
 SEVERITY_NAMES = tuple(s.value for s in Severity)
 
 
@@ -299,15 +303,13 @@ def _validate_severity_table(table: Any, path: Path) -> None:
 
 
 def _validate_lr_range_table(table: Any, path: Path) -> None:
-    from ftdoctor.static.rules.lr_out_of_range import RANGE_NAMES
-
     example = 'full = [1e-6, 1e-4]'
     if not isinstance(table, dict):
         raise SettingsError(f"{path}: tool.ftdoctor.lr-range must be a table like {example}")
     for name, bounds in table.items():
         where = f"{path}: tool.ftdoctor.lr-range.{name}"
-        if name not in RANGE_NAMES:
-            raise SettingsError(f"{where}: unknown range; expected one of {', '.join(RANGE_NAMES)}")
+        if name not in LR_RANGE_NAMES:
+            raise SettingsError(f"{where}: unknown range; expected one of {', '.join(LR_RANGE_NAMES)}")
         numbers = isinstance(bounds, list) and len(bounds) == 2 and all(
             isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds
         )

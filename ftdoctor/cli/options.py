@@ -1,5 +1,4 @@
-"""Options shared by ``check`` and ``run`` (kept apart from cli.py so the
-runner's command module can use them without a circular import)."""
+"""Options shared by the ``check`` and ``run`` commands."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`ftdoctor run` and `ftdoctor init`.
+"""`ftdoctor run`.
 
 Imported by the CLI on every invocation, so it imports nothing heavy at module
 level: torch, transformers and datasets load only once a run starts.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ftdoctor.cli_options import common_options
+from ftdoctor.cli.options import common_options
 from ftdoctor.runner.output import RunOptions
 
 RUN_EPILOG = """\b
@@ -88,7 +88,7 @@ def _check_script_argument(script: str, config_path: str | None) -> None:
 
 def _settings(anchor: str, select: list[str], ignore: list[str], fail_on: str | None):  # -> Settings
     """``[tool.ftdoctor]`` from the nearest pyproject.toml above the config or script, then the options."""
-    from ftdoctor.static.files import build_settings, load_config as load_project_config
+    from ftdoctor.sources import build_settings, load_config as load_project_config
 
     return build_settings(load_project_config(None, [anchor]), select=select, ignore=ignore, fail_on=fail_on)
 
@@ -120,14 +120,3 @@ def _prefer_offline(model: str) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if model.startswith("builtin:") or Path(model).is_dir():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-@click.command("init")
-@click.argument("path", default="ftdoctor.yaml", metavar="[PATH]")
-@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
-def init_command(path: str, force: bool) -> None:
-    """Write a commented starter config to PATH (default ftdoctor.yaml)."""
-    from ftdoctor.runner.config import write_starter_config
-
-    write_starter_config(Path(path), force=force)
-    click.echo(f"ftdoctor: wrote {path}; edit it, then run `ftdoctor run --config {path}`", err=True)
