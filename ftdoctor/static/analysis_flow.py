@@ -6,7 +6,8 @@ following calls into this module's functions and methods (up to
 a flat list of :class:`Event` s:
 
 ========== ===============================================================
-forward    a model is called (``model(**batch)``, ``model.generate``/``forward``)
+forward    a value proven to be a model is called (``model(**batch)``, ``model.generate``/``forward``);
+           a callee merely *named* like a model is not (see :mod:`ftdoctor.static.library`)
 backward   ``loss.backward()``, ``accelerator.backward(loss)``, ``scaler.scale(loss).backward()``
 step       ``optimizer.step()`` / ``scaler.step(optimizer)``
 zero_grad  ``optimizer.zero_grad()``, ``model.zero_grad()``, ``p.grad = None``, ``p.grad.zero_()``
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from ftdoctor.static import library
 from ftdoctor.static.analysis_tensors import backward_loss
 from ftdoctor.static.analysis_values import argument_for
 from ftdoctor.static.model import Binding, Scope, call_name, expr_key, position
@@ -57,8 +59,7 @@ _COMPOUND = (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, 
 LOOP_NODES = (ast.For, ast.AsyncFor, ast.While, *COMPREHENSIONS)
 
 _EVAL_FUNCTION = re.compile(r"eval|valid|test|predict|infer|score|metric", re.I)
-_MODEL_NAME = re.compile(r"(^|_)(model|net|network|bert|encoder|classifier|student|backbone)(_|$)", re.I)
-_NO_GRAD = ("no_grad", "inference_mode")
+_NO_GRAD = library.NO_GRAD_CONTEXTS
 #: callee roots whose functions never clear gradients or step an optimizer behind our back
 _TRANSPARENT_ROOTS = frozenset(
     {"torch", "transformers", "accelerate", "numpy", "np", "math", "logging", "tqdm", "wandb", "mlflow", "datasets",
@@ -501,9 +502,7 @@ class _Walker:
         if isinstance(func, ast.Attribute) and self._protocol_call(call, func, name, context):
             return
         target = self.resolve(func, frame, call)
-        if target is not None and target.kind == "model" or (
-            (target is None or target.kind in ("param", "unknown")) and self.module.uses_torch and _looks_like_model(func)
-        ):
+        if _is_model(target):
             self.emit(FORWARD, call, target, ast.unparse(func), *context)
             return
         callee = self.module.resolve_callee(call, frame.scope)
@@ -537,11 +536,12 @@ class _Walker:
                              for kw in call.keywords)
             self.emit(EVAL if off else TRAIN, call, target, text, *context)
             return True
-        if name in ("forward", "generate"):
+        if name in library.FORWARD_METHODS or name in library.GRAD_FREE_METHODS:
             target = self.resolve(receiver, frame, call)
-            if target is not None and target.kind == "model" or (self.module.uses_torch and _looks_like_model(receiver)):
+            if _is_model(target):
                 guards, loops, disabled, site, _ = context
-                self.emit(FORWARD, call, target, text, guards, loops, disabled or name == "generate", site, frame)
+                grad_free = disabled or name in library.GRAD_FREE_METHODS
+                self.emit(FORWARD, call, target, text, guards, loops, grad_free, site, frame)
                 return True
         if name in ("append", "extend") and len(call.args) == 1:
             key = expr_key(receiver)
@@ -643,9 +643,9 @@ def _last_name(node: ast.AST | None) -> str:
     return ""
 
 
-def _looks_like_model(func: ast.AST) -> bool:
-    """An unresolvable callee named like a model (``model``, ``self.net``, ``bert``)."""
-    return bool(_MODEL_NAME.search(_last_name(func))) and isinstance(func, (ast.Name, ast.Attribute))
+def _is_model(target: Binding | None) -> bool:
+    """The callee is proven to be a model by how it was built (never by its name)."""
+    return target is not None and target.kind == "model"
 
 
 def _inside(module: "ModuleModel", node: ast.AST, container: ast.AST) -> bool:

@@ -2,8 +2,15 @@
 
 Kinds (``ValueInfo.kind``):
 
-``model``          a ``torch.nn.Module``: transformers/peft/sentence-transformers models, classes of
-                   this module deriving from ``nn.Module``, wrappers (``torch.compile``, ``DataParallel``)
+``model``          a ``torch.nn.Module`` proven by construction (see :mod:`ftdoctor.static.library`):
+                   model families of model libraries (``AutoModelFor*``, ``*Model``, ``*For<Task>``,
+                   ``PeftModel``...), their ``from_pretrained``/``from_config``, model factories
+                   (``timm.create_model``), classes of this module whose bases resolve to ``nn.Module`` /
+                   ``PreTrainedModel`` / ``LightningModule``, wrappers (``torch.compile``, ``DataParallel``,
+                   ``accelerator.prepare``) and training engines (``deepspeed.initialize``: ``via="engine"``)
+``pipeline``       a grad-free callable: diffusers/transformers pipelines (calling one is no forward pass
+                   with gradients, and it has no ``train()``)
+``object``         a library object proven to be none of the other kinds (a diffusers noise scheduler)
 ``tokenizer``      ``*Tokenizer*.from_pretrained`` / ``AutoTokenizer`` / processors
 ``config``         ``*Config(...)`` / ``AutoConfig.from_pretrained``
 ``optimizer``      ``torch.optim.*``, ``transformers.AdamW/Adafactor``, ``bitsandbytes.optim.*`` ...
@@ -31,6 +38,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from ftdoctor.static import library
 from ftdoctor.static.constants import UNKNOWN, resolve_constant
 from ftdoctor.static.model import Binding, Scope, expr_key, keyword, position
 
@@ -38,20 +46,16 @@ if TYPE_CHECKING:
     from ftdoctor.static.model import ModuleModel
 
 #: methods that return the module itself (``model = model.to(device)`` keeps the same parameters)
-SELF_RETURNING_METHODS = frozenset(
-    {"to", "cuda", "cpu", "half", "float", "double", "bfloat16", "train", "eval", "requires_grad_", "xpu", "mps"}
-)
+SELF_RETURNING_METHODS = library.SELF_RETURNING_METHODS
 #: calls that wrap a model and keep its parameters (the argument is the origin)
-MODEL_WRAPPERS = ("torch.compile", "DataParallel", "DistributedDataParallel", "FullyShardedDataParallel")
+MODEL_WRAPPERS = library.MODEL_WRAPPERS
 #: dataset methods that return a dataset of the same items
 DATASET_METHODS = frozenset(
     {"map", "filter", "shuffle", "select", "with_format", "remove_columns", "rename_column", "rename_columns",
      "cast_column", "sort", "flatten", "train_test_split", "shard", "select_columns", "class_encode_column"}
 )
 _HEAD_CLASS = re.compile(r"For[A-Z]\w*$|LMHeadModel$|WithLMHead")
-_MODEL_CLASS = re.compile(r"(Model|For[A-Z]\w*|Transformer|Classifier|Encoder|Net)\w*$")
-_MODEL_LIBRARIES = ("transformers", "peft", "sentence_transformers", "setfit", "torchvision", "timm")
-_TRAINER_LIBRARIES = ("transformers", "trl", "setfit", "sentence_transformers")
+_TRAINER_LIBRARIES = library.TRAINER_LIBRARIES
 
 
 
@@ -120,10 +124,30 @@ def _classify_binding(module: "ModuleModel", binding: Binding) -> ValueInfo:
     if binding.source == "for":
         return _classify_loop_element(module, value, scope, at, binding.index)
     if binding.source == "unpack":
-        return _UNKNOWN_INFO
+        return _classify_unpacked(module, binding, value, _value_scope(module, binding), at)
     if binding.source == "augassign":
         return _UNKNOWN_INFO
     return classify_expression(module, value, _value_scope(module, binding), at)
+
+
+def _classify_unpacked(module: "ModuleModel", binding: Binding, value: ast.expr, scope: Scope,
+                       at: tuple[int, int]) -> ValueInfo:
+    """``engine, optimizer, _, scheduler = deepspeed.initialize(model=model, ...)``: element kinds from the
+    library's table of tuple-returning factories. An engine wraps the model it is given (same parameters)."""
+    if not isinstance(value, ast.Call) or binding.index is None:
+        return _UNKNOWN_INFO
+    qualname = module.qualified_name(value.func, scope)
+    elements = library.tuple_factory(qualname) if qualname else None
+    if elements is None or binding.index >= len(elements):
+        return _UNKNOWN_INFO
+    kind, via = elements[binding.index]
+    if kind == "model":
+        arg = keyword(value, "model", 1)
+        inner = classify_expression(module, arg, scope, at) if arg is not None else _UNKNOWN_INFO
+        if inner.kind == "model":
+            return replace(inner, qualname=qualname, via=via)
+        return ValueInfo("model", qualname, None, via=via)
+    return ValueInfo(kind, qualname, None, via=via)
 
 
 def _value_scope(module: "ModuleModel", binding: Binding) -> Scope:
@@ -210,7 +234,7 @@ def _classify_method_result(
 ) -> ValueInfo | None:
     """``model.to(device)``, ``accelerator.prepare(x)``, ``ds.map(...)``, ``tokenizer(...)``-like calls on values."""
     origin = receiver.origin
-    if receiver.kind == "model" and method in SELF_RETURNING_METHODS:
+    if receiver.kind in ("model", "pipeline") and method in SELF_RETURNING_METHODS:
         return replace(receiver, call=receiver.call, origin=origin) if origin is None else _alias(origin)
     if receiver.kind == "accelerator" and method in ("prepare", "prepare_model", "prepare_optimizer",
                                                      "prepare_data_loader", "prepare_scheduler") and len(call.args) == 1:
@@ -234,15 +258,19 @@ def _classify_local_instance(module: "ModuleModel", local: Scope, qualname: str,
     bases = module.class_bases(local)
     tails = {b.rsplit(".", 1)[-1] for b in bases}
     name = qualname.rsplit(".", 1)[-1]
-    if any(b.startswith(("torch.nn", "nn.")) or b.endswith(".Module") for b in bases) or any(
-        t.endswith(("PreTrainedModel", "Module")) for t in tails
-    ):
+    if is_model_class_scope(module, local):
         return ValueInfo("model", qualname, call, name, via="custom", local_class=qualname)
     if "Dataset" in tails or "IterableDataset" in tails:
         return ValueInfo("dataset", qualname, call, name, via="custom", local_class=qualname)
     if any(t.endswith("Trainer") for t in tails):
         return ValueInfo("trainer", qualname, call, name, local_class=qualname)
     return ValueInfo("unknown", qualname, call, name, local_class=qualname)
+
+
+def is_model_class_scope(module: "ModuleModel", local: Scope) -> bool:
+    """A class of this module whose bases resolve (transitively) to a model base (``nn.Module``,
+    ``PreTrainedModel``, ``LightningModule``, a library model class)."""
+    return any(library.is_model_base(base) for base in module.class_bases(local))
 
 
 def _classify_library_call(
@@ -254,12 +282,14 @@ def _classify_library_call(
     root = parts[0]
     if last == "from_pretrained" or last == "from_config" or last == "from_single_file":
         return _classify_factory(module, qualname, owner, last, call)
-    if qualname.endswith(MODEL_WRAPPERS) or last in ("DataParallel", "DistributedDataParallel"):
+    if qualname.endswith(MODEL_WRAPPERS):
         arg = keyword(call, "model", 0) or keyword(call, "module", 0)
         if arg is not None:
             inner = classify_expression(module, arg, scope, at, depth + 1)
             if inner.kind == "model":
                 return replace(inner, via=inner.via, call=inner.call)
+        if last == "compile":  # torch.compile also compiles plain functions
+            return ValueInfo("unknown", qualname, call, last)
         return ValueInfo("model", qualname, call, last, via="wrapper")
     if last == "get_peft_model" or (root == "peft" and last.startswith("PeftModel")):
         base_expr = keyword(call, "model", 0)
@@ -267,6 +297,10 @@ def _classify_library_call(
         # a new wrapper object whose adapter parameters did not exist before: not an alias
         return ValueInfo("model", qualname, call, base.class_name, via="peft", is_head=base.is_head,
                          checkpoint=base.checkpoint, pretrained=base.pretrained)
+    if library.is_model_factory(qualname):
+        return ValueInfo("model", qualname, call, last, via="factory")
+    if qualname in library.GRAD_FREE_FACTORIES:
+        return ValueInfo("pipeline", qualname, call, last)
     kind = _library_kind(qualname, root, owner, last)
     if kind == "model":
         return ValueInfo("model", qualname, call, last, via="config", is_head=bool(_HEAD_CLASS.search(last)))
@@ -281,7 +315,7 @@ def _library_kind(qualname: str, root: str, owner: str, last: str) -> str | None
         root == "transformers" and last.startswith("get_") and "schedule" in last
     ):
         return "scheduler"
-    if qualname.startswith("torch.optim.") and last[:1].isupper():
+    if (qualname.startswith("torch.optim.") and last[:1].isupper()) or qualname in library.OPTIMIZER_CLASSES:
         return "optimizer"
     if last in ("AdamW", "Adafactor", "AdamW8bit", "PagedAdamW", "PagedAdamW8bit", "Lion", "Adam8bit") and root in (
         "transformers", "bitsandbytes", "torch_optimizer", "apex", "lion_pytorch", "timm"
@@ -307,7 +341,7 @@ def _library_kind(qualname: str, root: str, owner: str, last: str) -> str | None
         return "config"
     if root == "transformers" and ("Tokenizer" in last or last.endswith(("Processor", "FeatureExtractor"))):
         return "tokenizer"
-    if root in _MODEL_LIBRARIES and _MODEL_CLASS.search(last) and last[:1].isupper():
+    if library.is_model_class(qualname):
         return "model"
     return None
 
@@ -316,15 +350,18 @@ def _classify_factory(module: "ModuleModel", qualname: str, owner: str, method: 
     """``Cls.from_pretrained(...)`` / ``Cls.from_config(...)``."""
     checkpoint_expr = keyword(call, "pretrained_model_name_or_path", 0)
     checkpoint = resolve_constant(module, checkpoint_expr) if checkpoint_expr is not None and method == "from_pretrained" else UNKNOWN
-    if "Tokenizer" in owner or owner.endswith(("Processor", "FeatureExtractor", "ImageProcessor")):
-        return ValueInfo("tokenizer", qualname, call, owner, via=method, checkpoint=checkpoint)
-    if owner.endswith("Config"):
-        return ValueInfo("config", qualname, call, owner, via=method, checkpoint=checkpoint)
+    local = module.classes.get(qualname.rsplit(".", 1)[0])
+    kind = library.pretrained_kind(owner)
+    if local is not None and kind != "model" and is_model_class_scope(module, local):
+        kind = "model"  # a project subclass of PreTrainedModel, whatever its name
+    if kind is None:
+        return ValueInfo("unknown", qualname, call, owner, via=method)  # not a known family: no guess
+    if kind != "model":
+        return ValueInfo(kind, qualname, call, owner, via=method, checkpoint=checkpoint)
     is_head = bool(_HEAD_CLASS.search(owner)) if owner else None
     pretrained = method == "from_pretrained"
     if owner.startswith(("PeftModel", "AutoPeftModel")):
         return ValueInfo("model", qualname, call, owner, via="from_pretrained", checkpoint=checkpoint, pretrained=True)
-    local = module.classes.get(qualname.rsplit(".", 1)[0])
     local_name = local.name if local is not None else None
     return ValueInfo("model", qualname, call, owner, via=method, is_head=is_head, checkpoint=checkpoint,
                      local_class=local_name, pretrained=pretrained)

@@ -32,6 +32,8 @@ class OptimizerStaleParams(StaticRule):
                 stale = _first_replacement(module, key, code_scope, optimizer.end_position)
                 if stale is None or _recreated_after(module, optimizer, code_scope, position(stale[0])):
                     continue
+                if _done_before(module, optimizer, code_scope, stale[0]):
+                    continue  # a model reloaded after training has ended (to compare outputs)
                 node, what = stale
                 yield self.finding(
                     module, node,
@@ -93,9 +95,11 @@ def _scope_bindings(scope: Scope) -> Iterator[tuple[str, list[Binding]]]:
 
 
 def _is_new_model(binding: Binding) -> bool:
+    """A model built here, not an alias of one (``model.to(device)``, ``accelerator.prepare(model)``,
+    ``torch.compile(model)`` keep the same parameters whatever the original was built with)."""
     if binding.source not in ("assign", "annassign") or binding.kind != "model":
         return False
-    return binding.info.origin is None or binding.info.via == "peft"
+    return binding.info.origin is None
 
 
 def _creates_parameters(module: "ModuleModel", binding: Binding) -> bool:
@@ -119,6 +123,30 @@ def _recreated_after(module: "ModuleModel", optimizer: Binding, scope: Scope, at
         call_name(c) == "add_param_group" and position(c) > at and expr_key(c.func.value) == optimizer.name  # type: ignore[attr-defined]
         for c in scope.calls
     )
+
+
+def _done_before(module: "ModuleModel", optimizer: Binding, scope: Scope, replacement: ast.AST) -> bool:
+    """The optimizer was used (training ran) before ``replacement`` and is never read again: neither after it
+    (``return model, optimizer`` counts) nor in a loop around it. An attribute (``self.optimizer``) may be
+    used anywhere: never done."""
+    if "." in optimizer.name or "[" in optimizer.name:
+        return False
+    loops = [a for a in module.ancestors(replacement) if isinstance(a, (ast.For, ast.AsyncFor, ast.While))
+             and module.scope_of(a) is scope]
+    replaced, used = position(replacement), False
+    for name in module.nodes(ast.Name):
+        if name.id != optimizer.name or not isinstance(name.ctx, ast.Load):  # type: ignore[attr-defined]
+            continue
+        if scope not in module.scope_of(name).lookup_scopes() or position(name) < optimizer.end_position:
+            continue
+        if position(name) > replaced or any(_inside(module, name, loop) for loop in loops):
+            return False
+        used = True
+    return used
+
+
+def _inside(module: "ModuleModel", node: ast.AST, container: ast.AST) -> bool:
+    return any(ancestor is container for ancestor in module.ancestors(node))
 
 
 def _short(node: ast.AST | None) -> str:
