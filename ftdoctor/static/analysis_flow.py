@@ -9,8 +9,11 @@ a flat list of :class:`Event` s:
 forward    a value proven to be a model is called (``model(**batch)``, ``model.generate``/``forward``);
            a callee merely *named* like a model is not (see :mod:`ftdoctor.static.library`)
 backward   ``loss.backward()``, ``accelerator.backward(loss)``, ``scaler.scale(loss).backward()``
-step       ``optimizer.step()`` / ``scaler.step(optimizer)``
-zero_grad  ``optimizer.zero_grad()``, ``model.zero_grad()``, ``p.grad = None``, ``p.grad.zero_()``
+step       ``optimizer.step()`` / ``scaler.step(optimizer)`` / ``engine.step()``; ``optimizer.step(closure)``
+           runs the closure's events first (LBFGS: the forward and backward are in the closure)
+zero_grad  ``optimizer.zero_grad()``, ``model.zero_grad()``, ``p.grad = None``, ``p.grad.zero_()``,
+           entering a context that starts from fresh gradients (``dist_autograd.context()``),
+           a training engine's ``step()`` (DeepSpeed)
 sched_step ``scheduler.step()``
 train      ``model.train()`` / ``model.train(True)``
 eval       ``model.eval()`` / ``model.train(False)``
@@ -33,7 +36,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ftdoctor.static import library
-from ftdoctor.static.analysis_tensors import backward_loss
+from ftdoctor.static.analysis_tensors import backpropagated_keys, backward_loss
 from ftdoctor.static.analysis_values import argument_for
 from ftdoctor.static.model import Binding, Scope, call_name, expr_key, position
 
@@ -252,12 +255,17 @@ class Loop:
             targets = _assigned_names(statement) if statement is not None else set()
         else:
             targets = {name for node in ast.walk(self.node) for name in _assigned_names(node)}
+        stored = {event.text for event in self.of_kind(ACCUMULATE)}
         for event in training.of_kind(BACKWARD):
             if event.argument is None:
                 continue
             if any(ancestor is event.node for ancestor in self.module.ancestors(self.node)):
                 return True
             if {n.id for n in ast.walk(event.argument) if isinstance(n, ast.Name)} & targets:
+                return True
+            # a rollout: what this loop stores (`policy.saved_log_probs.append(...)`) is what the loss is built from
+            scope = event.frame.scope if event.frame is not None else training.scope
+            if stored & backpropagated_keys(self.module, scope):
                 return True
         return False
 
@@ -431,6 +439,9 @@ class _Walker:
             off = disabled
             for item in stmt.items:
                 self.walk_expression(item.context_expr, *args)
+                if self._starts_fresh_gradients(item.context_expr, frame):
+                    self.emit(ZERO_GRAD, item.context_expr, None, ast.unparse(item.context_expr), guards, loops,
+                              disabled, site or stmt, frame)
                 if is_grad_disabling(item.context_expr, self.module):
                     off = True
                 elif isinstance(item.context_expr, ast.Call) and call_name(item.context_expr) == "enable_grad":
@@ -450,6 +461,12 @@ class _Walker:
         else:
             self.walk_expression(stmt, *args)
             self._simple_statement_events(stmt, *args)
+
+    def _starts_fresh_gradients(self, context: ast.expr, frame: Frame) -> bool:
+        """``with dist_autograd.context() as ctx:``: gradients live in the context, each one starts empty."""
+        if not isinstance(context, ast.Call):
+            return False
+        return self.module.qualified_name(context.func, frame.scope) in library.FRESH_GRADIENT_CONTEXTS
 
     def _block(self, body: list[ast.stmt], guards: tuple[Guard, ...], frame: Frame, loops: tuple[ast.AST, ...],
                disabled: bool, site: ast.AST | None, depth: int, visiting: frozenset[ast.AST]) -> None:
@@ -499,6 +516,8 @@ class _Walker:
         context = (guards, loops, disabled, site, frame)
         func = call.func
         name = call_name(call)
+        if name == "step" and isinstance(func, ast.Attribute) and call.args:
+            self._follow_closure(call.args[0], frame, guards, loops, disabled, site, depth, visiting)
         if isinstance(func, ast.Attribute) and self._protocol_call(call, func, name, context):
             return
         target = self.resolve(func, frame, call)
@@ -510,6 +529,21 @@ class _Walker:
             self._follow(call, callee, frame, guards, loops, disabled, site, depth, visiting)
             return
         self._maybe_opaque(call, context)
+
+    def _follow_closure(
+        self, closure: ast.expr, frame: Frame, guards: tuple[Guard, ...], loops: tuple[ast.AST, ...],
+        disabled: bool, site: ast.AST, depth: int, visiting: frozenset[ast.AST],
+    ) -> None:
+        """``optimizer.step(closure)`` calls the closure (LBFGS re-evaluates the loss): walk it before the step."""
+        if isinstance(closure, ast.Lambda):
+            self.walk_expression(closure.body, frame, guards, loops, disabled, site, depth, visiting)
+            return
+        if not isinstance(closure, ast.Name):
+            return
+        as_call = ast.copy_location(ast.Call(func=closure, args=[], keywords=[]), closure)
+        callee = self.module.resolve_callee(as_call, frame.scope)
+        if callee is not None and callee.kind == "function" and not callee.params:
+            self._follow(as_call, callee, frame, guards, loops, disabled, site, depth, visiting)
 
     def _protocol_call(self, call: ast.Call, func: ast.Attribute, name: str | None, context: tuple) -> bool:
         receiver = func.value
@@ -554,6 +588,10 @@ class _Walker:
         frame: Frame = context[-1]
         target = self.resolve(receiver, frame, call)
         kind = target.kind if target is not None else None
+        if kind == "model" and target is not None and target.info.via == "engine":
+            for event in library.ENGINE_METHODS["step"]:
+                self.emit(event, call, target, text, *context)
+            return True
         if kind == "scaler" or (kind in (None, "param", "unknown") and "scaler" in text.lower()):
             optimizer = call.args[0] if call.args else None
             resolved = self.resolve(optimizer, frame, call) if optimizer is not None else None
@@ -644,8 +682,8 @@ def _last_name(node: ast.AST | None) -> str:
 
 
 def _is_model(target: Binding | None) -> bool:
-    """The callee is proven to be a model by how it was built (never by its name)."""
-    return target is not None and target.kind == "model"
+    """The callee is proven to be a model with parameters by how it was built (never by its name)."""
+    return target is not None and target.kind == "model" and not target.info.parameter_free
 
 
 def _inside(module: "ModuleModel", node: ast.AST, container: ast.AST) -> bool:

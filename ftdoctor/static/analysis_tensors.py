@@ -46,11 +46,61 @@ def backward_loss(module: "ModuleModel", call: ast.Call, scope: "Scope") -> ast.
         key = expr_key(receiver)
         binding = module.binding_of_key(key, scope, position(call)) if key else None
         name = receiver.attr if isinstance(receiver, ast.Attribute) else getattr(receiver, "id", "")
-        if (binding is not None and binding.kind == "accelerator") or name in (
+        if (binding is not None and (binding.kind == "accelerator" or binding.info.via == "engine")) or name in (
             "accelerator", "engine", "model_engine", "fabric"
         ):
             return call.args[0]
     return receiver
+
+
+def backpropagated_keys(module: "ModuleModel", scope: "Scope") -> frozenset[str]:
+    """Names and ``obj.attr`` keys whose values flow into a ``backward()`` of ``scope``: the backward
+    arguments, then (flow-insensitively, within the function) whatever their bindings, ``+=`` and
+    ``.append``/``.extend`` were built from. ``policy_losses.append(-log_prob * advantage)`` then
+    ``torch.stack(policy_losses).sum().backward()`` puts ``policy_losses``, ``log_prob``... in the set."""
+    cache = module._cache.setdefault("backpropagated", {})  # type: ignore[assignment]
+    if id(scope) in cache:
+        return cache[id(scope)]  # type: ignore[index]
+    pending: list[str] = []
+    stores: dict[str, list[ast.AST]] = {}
+    for call in scope.calls:
+        if module.scope_of(call) is not scope or not isinstance(call.func, ast.Attribute):
+            continue
+        if call.func.attr == "backward":
+            pending += _read_keys(backward_loss(module, call, scope))
+            for arg in call.args:
+                pending += _read_keys(arg)
+        elif call.func.attr in ("append", "extend", "insert") and (key := expr_key(call.func.value)):
+            stores.setdefault(key, []).extend(call.args)
+    found: set[str] = set()
+    while pending:
+        key = pending.pop()
+        if key in found:
+            continue
+        found.add(key)
+        values: list[ast.AST] = list(stores.get(key, []))
+        values += [b.value for b in module.bindings(key, scope) if b.value is not None and b.source != "param"]
+        for value in values:
+            pending += _read_keys(value)
+    result = frozenset(found)
+    cache[id(scope)] = result  # type: ignore[index]
+    return result
+
+
+def _read_keys(node: ast.AST) -> list[str]:
+    """The outermost references an expression reads (``model.saved_actions``, not also ``model``)."""
+    keys: list[str] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        key = expr_key(current) if isinstance(current, (ast.Name, ast.Attribute, ast.Subscript)) else None
+        if key is not None:
+            keys.append(key)
+            continue
+        if isinstance(current, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(current))
+    return keys
 
 
 def _returned(module: "ModuleModel", function: "Scope") -> list[ast.expr]:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from ftdoctor.static import library
 from ftdoctor.static.constants import UNKNOWN, resolve_constant
-from ftdoctor.static.model import Binding, Scope, expr_key, keyword, position
+from ftdoctor.static.model import Binding, Scope, call_name, expr_key, keyword, position
 
 if TYPE_CHECKING:
     from ftdoctor.static.model import ModuleModel
@@ -77,6 +77,8 @@ class ValueInfo:
     * ``local_class``: dotted name of this module's class the value is an instance of.
     * ``pretrained`` (models): True when the weights come from ``from_pretrained`` (directly or
       under ``get_peft_model``/``torch.compile``/``DataParallel``); such models start in eval mode.
+    * ``parameter_free`` (models): a module of this file that holds no parameters or submodules
+      (``class Scale(nn.Module)`` with only a ``forward``): calling it is no model forward pass.
     """
 
     kind: str
@@ -89,6 +91,12 @@ class ValueInfo:
     origin: Binding | None = None
     local_class: str | None = None
     pretrained: bool = False
+    parameter_free: bool = False
+
+    @property
+    def has_zero_grad(self) -> bool:
+        """False for optimizers that have no ``zero_grad`` (their gradients live elsewhere): never advise it."""
+        return self.qualname not in library.OPTIMIZERS_WITHOUT_ZERO_GRAD
 
     def argument(self, name: str, position: int | None = None) -> ast.expr | None:
         """An argument of the constructing call (by keyword, or position when given)."""
@@ -259,12 +267,34 @@ def _classify_local_instance(module: "ModuleModel", local: Scope, qualname: str,
     tails = {b.rsplit(".", 1)[-1] for b in bases}
     name = qualname.rsplit(".", 1)[-1]
     if is_model_class_scope(module, local):
-        return ValueInfo("model", qualname, call, name, via="custom", local_class=qualname)
+        return ValueInfo("model", qualname, call, name, via="custom", local_class=qualname,
+                         parameter_free=_holds_nothing(module, local))
     if "Dataset" in tails or "IterableDataset" in tails:
         return ValueInfo("dataset", qualname, call, name, via="custom", local_class=qualname)
     if any(t.endswith("Trainer") for t in tails):
         return ValueInfo("trainer", qualname, call, name, local_class=qualname)
     return ValueInfo("unknown", qualname, call, name, local_class=qualname)
+
+
+def _holds_nothing(module: "ModuleModel", local: Scope, depth: int = 0) -> bool:
+    """A module class that can hold no parameters: its bases are plain ``nn.Module`` or such classes of this
+    file, it assigns no ``self.x`` but constants and registers nothing."""
+    for base in getattr(local.node, "bases", []):
+        qualified = module.qualified_name(base, local.parent) or ""
+        base_scope = module.classes.get(qualified)
+        if base_scope is not None:
+            if depth > 5 or not _holds_nothing(module, base_scope, depth + 1):
+                return False
+        elif qualified not in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+            return False
+    for key, bindings in local.bindings.items():
+        if key.startswith("self.") and not all(isinstance(b.value, ast.Constant) for b in bindings):
+            return False
+    registering = ("register_parameter", "register_buffer", "register_module", "add_module", "__setattr__")
+    return not any(
+        module.scope_of(call) is method and call_name(call) in registering
+        for method in local.functions.values() for call in method.calls
+    )
 
 
 def is_model_class_scope(module: "ModuleModel", local: Scope) -> bool:

@@ -106,7 +106,7 @@ TUPLE_FACTORIES: dict[str, tuple[tuple[str, str | None], ...]] = {
                              ("scheduler", "engine")),
 }
 #: an engine's methods and the protocol events they are
-ENGINE_METHODS: dict[str, tuple[str, ...]] = {"step": ("step", "zero_grad", "sched_step")}
+ENGINE_METHODS: dict[str, tuple[str, ...]] = {"step": ("step", "zero_grad")}
 
 # ----------------------------------------------------------------------------- frameworks owning the loop
 #: libraries whose ``*Trainer`` classes run the training loop themselves

@@ -126,7 +126,7 @@ def _recreated_after(module: "ModuleModel", optimizer: Binding, scope: Scope, at
 
 
 def _done_before(module: "ModuleModel", optimizer: Binding, scope: Scope, replacement: ast.AST) -> bool:
-    """The optimizer was used (training ran) before ``replacement`` and is never read again: neither after it
+    """The optimizer stepped (training ran) before ``replacement`` and is never read again: neither after it
     (``return model, optimizer`` counts) nor in a loop around it. An attribute (``self.optimizer``) may be
     used anywhere: never done."""
     if "." in optimizer.name or "[" in optimizer.name:
@@ -141,8 +141,16 @@ def _done_before(module: "ModuleModel", optimizer: Binding, scope: Scope, replac
             continue
         if position(name) > replaced or any(_inside(module, name, loop) for loop in loops):
             return False
-        used = True
+        used = used or _is_stepped(module, name)
     return used
+
+
+def _is_stepped(module: "ModuleModel", name: ast.Name) -> bool:
+    """``optimizer.step()`` or ``scaler.step(optimizer)``."""
+    parent = module.parent(name)
+    if isinstance(parent, ast.Attribute) and parent.attr == "step":
+        return isinstance(module.parent(parent), ast.Call)
+    return isinstance(parent, ast.Call) and call_name(parent) == "step" and name in parent.args
 
 
 def _inside(module: "ModuleModel", node: ast.AST, container: ast.AST) -> bool:
