@@ -193,6 +193,8 @@ def _classify_subscript(module: "ModuleModel", node: ast.Subscript, scope: Scope
         # ds["train"] is a split, ds[0] an item (a dict) — keep "dataset" for string keys
         if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
             return base
+        if base.via == "table" or _formatted_in_place(module, node.value, scope, at):
+            return _UNKNOWN_INFO  # a DataFrame / Arrow table / whatever a transform returns
         return ValueInfo("dict")
     key = expr_key(node)
     if key is not None:
@@ -249,13 +251,45 @@ def _classify_method_result(
         return classify_expression(module, call.args[0], scope, at, depth + 1)
     if receiver.kind == "accelerator" and method == "unwrap_model" and call.args:
         return classify_expression(module, call.args[0], scope, at, depth + 1)
+    if receiver.kind == "dataset" and method in library.FORMAT_METHODS and _makes_table(module, call, method):
+        return ValueInfo("dataset", receiver.qualname, receiver.call, receiver.class_name, via="table", origin=origin)
     if receiver.kind == "dataset" and method in DATASET_METHODS:
-        return ValueInfo("dataset", receiver.qualname, receiver.call, receiver.class_name, origin=origin)
+        via = "table" if receiver.via == "table" else None
+        return ValueInfo("dataset", receiver.qualname, receiver.call, receiver.class_name, via=via, origin=origin)
     if receiver.kind == "tokenizer" and method in ("__call__", "batch_encode_plus", "encode_plus"):
         return ValueInfo("encoding", call=call)
     if receiver.kind == "dict" and method == "copy":
         return ValueInfo("dict")
     return None
+
+
+def _makes_table(module: "ModuleModel", call: ast.Call, method: str) -> bool:
+    """``set_format("pandas")`` / ``with_transform(fn)``: indexing no longer returns dicts (unsure counts)."""
+    _, takes_format = library.FORMAT_METHODS[method]
+    if not takes_format:
+        return True
+    chosen = keyword(call, "type", 0)
+    if chosen is None:
+        return False  # set_format() with no type: python objects (dicts)
+    value = resolve_constant(module, chosen)
+    return not isinstance(value, str) or value in library.TABLE_FORMATS
+
+
+def _formatted_in_place(module: "ModuleModel", node: ast.expr, scope: Scope, at: tuple[int, int]) -> bool:
+    """``ds.set_format("pandas")`` / ``ds.set_transform(fn)`` anywhere on the same binding as ``node``."""
+    key = expr_key(node)
+    if key is None:
+        return False
+    binding = module.binding_of_key(key, scope, at)
+    for call in module.all_calls:
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and func.attr in library.FORMAT_METHODS and expr_key(func.value) == key):
+            continue
+        in_place, _ = library.FORMAT_METHODS[func.attr]
+        if in_place and module.binding_of_key(key, module.scope_of(call), position(call)) is binding \
+                and _makes_table(module, call, func.attr):
+            return True
+    return False
 
 
 def _alias(binding: Binding) -> ValueInfo:

@@ -108,6 +108,15 @@ TUPLE_FACTORIES: dict[str, tuple[tuple[str, str | None], ...]] = {
 #: an engine's methods and the protocol events they are
 ENGINE_METHODS: dict[str, tuple[str, ...]] = {"step": ("step", "zero_grad")}
 
+# ----------------------------------------------------------------------------- datasets
+#: ``datasets`` formats whose rows and slices are no dicts (``ds.set_format("pandas"); ds[:]`` is a DataFrame)
+TABLE_FORMATS = frozenset({"pandas", "pd", "arrow", "pa", "polars", "pl"})
+#: ``datasets`` methods that change what indexing returns: (in place, format argument or None for transforms)
+FORMAT_METHODS: dict[str, tuple[bool, bool]] = {
+    "set_format": (True, True), "with_format": (False, True), "set_transform": (True, False),
+    "with_transform": (False, False),
+}
+
 # ----------------------------------------------------------------------------- frameworks owning the loop
 #: libraries whose ``*Trainer`` classes run the training loop themselves
 TRAINER_LIBRARIES = ("transformers", "trl", "setfit", "sentence_transformers")
