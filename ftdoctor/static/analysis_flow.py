@@ -585,6 +585,9 @@ class _Walker:
         return False
 
     def _step_call(self, call: ast.Call, receiver: ast.expr, text: str, context: tuple) -> bool:
+        """A ``step()`` by what its receiver is; a receiver nothing is known about (a parameter no caller
+        shows) is still read by its name (``optimizer``, ``scheduler``), but a value proven to be something
+        else (a diffusers noise scheduler, a model) never is."""
         frame: Frame = context[-1]
         target = self.resolve(receiver, frame, call)
         kind = target.kind if target is not None else None
@@ -592,16 +595,17 @@ class _Walker:
             for event in library.ENGINE_METHODS["step"]:
                 self.emit(event, call, target, text, *context)
             return True
-        if kind == "scaler" or (kind in (None, "param", "unknown") and "scaler" in text.lower()):
+        unresolved = target is None or kind == "param" or (kind == "unknown" and target.info.qualname is None)
+        if kind == "scaler" or (unresolved and "scaler" in text.lower()):
             optimizer = call.args[0] if call.args else None
             resolved = self.resolve(optimizer, frame, call) if optimizer is not None else None
             self.emit(STEP, call, resolved, ast.unparse(optimizer) if optimizer is not None else text, *context,
                       argument=optimizer)
             return True
-        if kind == "scheduler" or (kind in (None, "param", "unknown") and re.search(r"sched|^lr_|warmup", _last_name(receiver), re.I)):
+        if kind == "scheduler" or (unresolved and re.search(r"sched|^lr_|warmup", _last_name(receiver), re.I)):
             self.emit(SCHED_STEP, call, target, text, *context)
             return True
-        if kind == "optimizer" or (kind in (None, "param", "unknown") and re.search(r"optim|^opt", _last_name(receiver), re.I)):
+        if kind == "optimizer" or (unresolved and re.search(r"optim|^opt", _last_name(receiver), re.I)):
             self.emit(STEP, call, target, text, *context)
             return True
         return False

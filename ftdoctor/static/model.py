@@ -466,13 +466,16 @@ class ModuleModel:
         return None
 
     def call_sites(self, function: Scope) -> list[ast.Call]:
-        """Calls in this module that run ``function``."""
+        """Calls in this module that run ``function`` (for ``__init__``, also ``Class(...)``)."""
         cache_key = ("sites", id(function))
         if cache_key not in self._cache:
+            owner = function.class_scope if function.short_name == "__init__" else None
             self._cache[cache_key] = [
                 call
                 for call in self.all_calls
-                if call_name(call) == function.short_name and self.resolve_callee(call) is function
+                if (call_name(call) == function.short_name and self.resolve_callee(call) is function)
+                or (owner is not None and call_name(call) == owner.short_name
+                    and self.classes.get(self.qualified_name(call.func) or "") is owner)
             ]
         return self._cache[cache_key]  # type: ignore[return-value]
 
