@@ -517,8 +517,7 @@ class ModuleModel:
 
     @cached_property
     def uses_torch(self) -> bool:
-        """True when the module imports torch or a library built on it (transformers, accelerate, peft ...);
-        only then are unresolved callees named like models (``model(x)``) taken for model calls."""
+        """True when the module imports torch or a library built on it (transformers, accelerate, peft ...)."""
         roots = {name.split(".", 1)[0] for scope in self.scopes() for name in scope.imports.values()}
         return bool(roots & _TORCH_LIBRARIES)
 
