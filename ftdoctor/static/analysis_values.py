@@ -79,6 +79,8 @@ class ValueInfo:
       under ``get_peft_model``/``torch.compile``/``DataParallel``); such models start in eval mode.
     * ``parameter_free`` (models): a module of this file that holds no parameters or submodules
       (``class Scale(nn.Module)`` with only a ``forward``): calling it is no model forward pass.
+    * ``mode_free`` (models): a module of this file built only from layers that behave the same in
+      train and eval mode (``Linear``, ``Conv2d``, ``LayerNorm``...): ``.eval()`` changes nothing.
     """
 
     kind: str
@@ -92,6 +94,7 @@ class ValueInfo:
     local_class: str | None = None
     pretrained: bool = False
     parameter_free: bool = False
+    mode_free: bool = False
 
     @property
     def has_zero_grad(self) -> bool:
@@ -190,11 +193,12 @@ def classify_expression(
 def _classify_subscript(module: "ModuleModel", node: ast.Subscript, scope: Scope, at: tuple[int, int], depth: int) -> ValueInfo:
     base = classify_expression(module, node.value, scope, at, depth + 1)
     if base.kind == "dataset":
-        # ds["train"] is a split, ds[0] an item (a dict) — keep "dataset" for string keys
-        if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+        # ds["train"] is a split, ds[0] / ds[:8] rows (a dict) — keep "dataset" for string keys
+        key_kind = _subscript_key_kind(module, node.slice)
+        if key_kind == "split":
             return base
-        if base.via == "table" or _formatted_in_place(module, node.value, scope, at):
-            return _UNKNOWN_INFO  # a DataFrame / Arrow table / whatever a transform returns
+        if key_kind is None or base.via == "table" or _formatted_in_place(module, node.value, scope, at):
+            return _UNKNOWN_INFO  # an unknown key, a DataFrame / Arrow table / whatever a transform returns
         return ValueInfo("dict")
     key = expr_key(node)
     if key is not None:
@@ -263,6 +267,35 @@ def _classify_method_result(
     return None
 
 
+def _subscript_key_kind(module: "ModuleModel", key: ast.expr) -> str | None:
+    """``"split"`` for a string key (``ds["validation_matched" if mnli else "validation"]``), ``"rows"`` for an
+    int or a slice, None when unknown."""
+    if isinstance(key, ast.Slice):
+        return "rows"
+    if isinstance(key, ast.IfExp):
+        kinds = {_subscript_key_kind(module, key.body), _subscript_key_kind(module, key.orelse)}
+        return kinds.pop() if len(kinds) == 1 else None
+    if isinstance(key, ast.JoinedStr):
+        return "split"
+    if isinstance(key, ast.Name) and _is_loop_index(module, key):
+        return "rows"
+    value = resolve_constant(module, key)
+    if isinstance(value, str):
+        return "split"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "rows"
+    return None
+
+
+def _is_loop_index(module: "ModuleModel", name: ast.Name) -> bool:
+    """``i`` of ``for i in range(...)`` or ``for i, x in enumerate(...)``: an int."""
+    binding = module.binding_of(name)
+    if binding is None or binding.source != "for" or not isinstance(binding.value, ast.Call):
+        return False
+    iterator = module.qualified_name(binding.value.func, binding.scope)
+    return (iterator == "range" and binding.index is None) or (iterator == "enumerate" and binding.index == 0)
+
+
 def _makes_table(module: "ModuleModel", call: ast.Call, method: str) -> bool:
     """``set_format("pandas")`` / ``with_transform(fn)``: indexing no longer returns dicts (unsure counts)."""
     _, takes_format = library.FORMAT_METHODS[method]
@@ -302,7 +335,7 @@ def _classify_local_instance(module: "ModuleModel", local: Scope, qualname: str,
     name = qualname.rsplit(".", 1)[-1]
     if is_model_class_scope(module, local):
         return ValueInfo("model", qualname, call, name, via="custom", local_class=qualname,
-                         parameter_free=_holds_nothing(module, local))
+                         parameter_free=_holds_nothing(module, local), mode_free=_is_mode_free(module, local))
     if "Dataset" in tails or "IterableDataset" in tails:
         return ValueInfo("dataset", qualname, call, name, via="custom", local_class=qualname)
     if any(t.endswith("Trainer") for t in tails):
@@ -329,6 +362,37 @@ def _holds_nothing(module: "ModuleModel", local: Scope, depth: int = 0) -> bool:
         module.scope_of(call) is method and call_name(call) in registering
         for method in local.functions.values() for call in method.calls
     )
+
+
+def _is_mode_free(module: "ModuleModel", local: Scope, depth: int = 0) -> bool:
+    """A module class whose behaviour cannot depend on train/eval mode: plain ``nn.Module`` bases (or such
+    classes of this file), ``self.x`` only constants or mode-free ``torch.nn`` layers, no functional dropout or
+    batch norm, no ``self.training`` read."""
+    for base in getattr(local.node, "bases", []):
+        qualified = module.qualified_name(base, local.parent) or ""
+        base_scope = module.classes.get(qualified)
+        if base_scope is not None:
+            if depth > 5 or not _is_mode_free(module, base_scope, depth + 1):
+                return False
+        elif qualified not in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+            return False
+    for key, bindings in local.bindings.items():
+        if not key.startswith("self."):
+            continue
+        for binding in bindings:
+            value = binding.value
+            if isinstance(value, ast.Constant):
+                continue
+            layer = module.qualified_name(value.func, module.scope_of(value)) if isinstance(value, ast.Call) else None
+            if not (layer or "").startswith("torch.nn.") or layer.rsplit(".", 1)[-1] not in library.MODE_FREE_LAYERS:
+                return False
+    for method in local.functions.values():
+        for node in ast.walk(method.node):
+            if isinstance(node, ast.Attribute) and node.attr == "training":
+                return False
+            if isinstance(node, ast.Call) and call_name(node) in library.MODE_DEPENDENT_FUNCTIONS:
+                return False
+    return True
 
 
 def is_model_class_scope(module: "ModuleModel", local: Scope) -> bool:

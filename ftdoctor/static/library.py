@@ -62,6 +62,15 @@ PARAMETER_FREE_LAYERS = frozenset({
     "PixelShuffle", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "CosineSimilarity", "PairwiseDistance",
 })
 
+#: ``torch.nn`` classes that behave the same in train and eval mode (no dropout, no running statistics)
+MODE_FREE_LAYERS = (PARAMETER_FREE_LAYERS - {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"}) | {
+    "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+    "ConvTranspose3d", "Embedding", "EmbeddingBag", "LayerNorm", "GroupNorm", "RMSNorm", "PReLU",
+}
+#: functional calls whose result depends on the mode (a module calling one is not mode-free)
+MODE_DEPENDENT_FUNCTIONS = frozenset({"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+                                      "feature_alpha_dropout", "batch_norm", "instance_norm"})
+
 # ----------------------------------------------------------------------------- from_pretrained families
 #: ``X.from_pretrained`` that is no model: (kind, class-name pattern). First match wins.
 PRETRAINED_NON_MODELS: tuple[tuple[str, re.Pattern[str]], ...] = (
