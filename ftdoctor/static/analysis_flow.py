@@ -200,7 +200,7 @@ class Loop:
     def in_trainer_subclass(self) -> bool:
         scope: Scope | None = self.scope
         while scope is not None and scope.kind != "module":
-            if scope.kind == "class" and any(b.endswith("Trainer") for b in self.module.class_bases(scope)):
+            if scope.kind == "class" and any(library.owns_training_loop(b) for b in self.module.class_bases(scope)):
                 return True
             scope = scope.parent
         return False
@@ -284,7 +284,8 @@ class Loop:
         for event in self.of_kind(BACKWARD):
             for guard in event.guards:
                 if guard.arm == "with" and any(
-                    isinstance(item.context_expr, ast.Call) and call_name(item.context_expr) == "accumulate"
+                    isinstance(item.context_expr, ast.Call)
+                    and call_name(item.context_expr) in library.ACCUMULATION_CONTEXTS
                     for item in getattr(guard.node, "items", [])
                 ):
                     return True

@@ -129,6 +129,19 @@ FORMAT_METHODS: dict[str, tuple[bool, bool]] = {
 # ----------------------------------------------------------------------------- frameworks owning the loop
 #: libraries whose ``*Trainer`` classes run the training loop themselves
 TRAINER_LIBRARIES = ("transformers", "trl", "setfit", "sentence_transformers")
+#: classes whose subclasses' methods a framework's loop calls (``training_step``): their loops are no
+#: training or evaluation loops of the script (any base merely *named* ``*Trainer`` counts too: a suppression)
+LOOP_OWNING_BASES = frozenset({
+    "lightning.LightningModule", "lightning.pytorch.LightningModule", "pytorch_lightning.LightningModule",
+    "pytorch_lightning.core.LightningModule",
+})
+#: ``accelerator.<method>(model)`` contexts that scale and synchronise accumulated gradients
+ACCUMULATION_CONTEXTS = frozenset({"accumulate"})
+
+
+def owns_training_loop(base: str) -> bool:
+    """A (resolved) base class whose subclasses are driven by a framework's own loop."""
+    return base in LOOP_OWNING_BASES or base.endswith("Trainer")
 
 
 def is_model_class(qualname: str) -> bool:
