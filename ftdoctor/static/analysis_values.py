@@ -107,6 +107,9 @@ class ValueInfo:
 
 
 _UNKNOWN_INFO = ValueInfo("unknown")
+#: calls that give a module parameters or submodules without a ``self.x = ...`` binding
+_REGISTERING = frozenset({"register_parameter", "register_buffer", "register_module", "add_module", "__setattr__",
+                          "setattr"})
 _MAX_DEPTH = 8
 
 
@@ -357,9 +360,8 @@ def _holds_nothing(module: "ModuleModel", local: Scope, depth: int = 0) -> bool:
     for key, bindings in local.bindings.items():
         if key.startswith("self.") and not all(isinstance(b.value, ast.Constant) for b in bindings):
             return False
-    registering = ("register_parameter", "register_buffer", "register_module", "add_module", "__setattr__")
     return not any(
-        module.scope_of(call) is method and call_name(call) in registering
+        module.scope_of(call) is method and call_name(call) in _REGISTERING
         for method in local.functions.values() for call in method.calls
     )
 
@@ -390,7 +392,7 @@ def _is_mode_free(module: "ModuleModel", local: Scope, depth: int = 0) -> bool:
         for node in ast.walk(method.node):
             if isinstance(node, ast.Attribute) and node.attr == "training":
                 return False
-            if isinstance(node, ast.Call) and call_name(node) in library.MODE_DEPENDENT_FUNCTIONS:
+            if isinstance(node, ast.Call) and call_name(node) in (library.MODE_DEPENDENT_FUNCTIONS | _REGISTERING):
                 return False
     return True
 
