@@ -81,8 +81,7 @@ PRETRAINED_NON_MODELS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 # ----------------------------------------------------------------------------- gradients
-#: kinds whose instances run without gradients when called (``pipeline(prompt)``)
-GRAD_FREE_KINDS = frozenset({"pipeline"})
+#: (``from_pretrained`` families above give kind ``pipeline``: a callable that runs without gradients)
 #: factories of grad-free callables (``transformers.pipeline("text-classification")``)
 GRAD_FREE_FACTORIES = frozenset({"transformers.pipeline"})
 #: model methods that run without gradients (``model.generate`` is decorated with ``torch.no_grad``)
@@ -102,9 +101,8 @@ OPTIMIZER_CLASSES = frozenset({
 })
 #: optimizers without ``zero_grad`` (gradients live in a ``dist_autograd.context()``): never advise calling it
 OPTIMIZERS_WITHOUT_ZERO_GRAD = frozenset({"torch.distributed.optim.DistributedOptimizer"})
-#: optimizers whose ``step(closure)`` needs the closure (which runs the forward and the backward); any
-#: ``torch.optim`` optimizer accepts one, so the engine follows a closure passed to any ``step``
-CLOSURE_STEP_OPTIMIZERS = frozenset({"torch.optim.LBFGS"})
+#: ``optimizer.step(closure)`` calls the closure, which runs the forward and the backward (LBFGS needs one;
+#: every ``torch.optim`` optimizer accepts one): the engine walks a closure passed to any ``step`` first
 
 # ----------------------------------------------------------------------------- engines
 #: factories returning a tuple whose elements are (kind, via) — ``via="engine"`` marks a training engine:

@@ -6,17 +6,13 @@ import ast
 from typing import TYPE_CHECKING, Iterator
 
 from ftdoctor.findings import Finding
+from ftdoctor.static import library
 from ftdoctor.static.model import Binding, Scope, call_name, expr_key, position
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 if TYPE_CHECKING:
     from ftdoctor.static.model import ModuleModel
 
-#: torch.nn layers without parameters: replacing one leaves the optimizer's parameter list intact
-_PARAMETER_FREE = frozenset(
-    {"Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Identity", "ReLU", "GELU", "Tanh", "Sigmoid", "SiLU",
-     "Softmax", "LogSoftmax", "Flatten", "LeakyReLU", "ELU", "Mish", "Softplus", "Hardtanh"}
-)
 
 
 @register_static_rule
@@ -109,7 +105,7 @@ def _creates_parameters(module: "ModuleModel", binding: Binding) -> bool:
         return False
     qualified = module.qualified_name(value.func, module.scope_of(value)) or ""
     if qualified.startswith("torch.nn."):
-        return qualified.rsplit(".", 1)[-1] not in _PARAMETER_FREE
+        return not library.is_parameter_free_layer(qualified)  # replacing a Dropout loses no parameters
     return binding.kind == "model"
 
 
