@@ -346,55 +346,57 @@ def _classify_local_instance(module: "ModuleModel", local: Scope, qualname: str,
     return ValueInfo("unknown", qualname, call, name, local_class=qualname)
 
 
-def _holds_nothing(module: "ModuleModel", local: Scope, depth: int = 0) -> bool:
-    """A module class that can hold no parameters: its bases are plain ``nn.Module`` or such classes of this
-    file, it assigns no ``self.x`` but constants and registers nothing."""
-    for base in getattr(local.node, "bases", []):
-        qualified = module.qualified_name(base, local.parent) or ""
-        base_scope = module.classes.get(qualified)
-        if base_scope is not None:
-            if depth > 5 or not _holds_nothing(module, base_scope, depth + 1):
-                return False
-        elif qualified not in ("torch.nn.Module", "torch.nn.modules.module.Module"):
-            return False
-    for key, bindings in local.bindings.items():
-        if key.startswith("self.") and not all(isinstance(b.value, ast.Constant) for b in bindings):
-            return False
-    return not any(
-        module.scope_of(call) is method and call_name(call) in _REGISTERING
-        for method in local.functions.values() for call in method.calls
-    )
-
-
-def _is_mode_free(module: "ModuleModel", local: Scope, depth: int = 0) -> bool:
-    """A module class whose behaviour cannot depend on train/eval mode: plain ``nn.Module`` bases (or such
-    classes of this file), ``self.x`` only constants or mode-free ``torch.nn`` layers, no functional dropout or
-    batch norm, no ``self.training`` read."""
-    for base in getattr(local.node, "bases", []):
-        qualified = module.qualified_name(base, local.parent) or ""
-        base_scope = module.classes.get(qualified)
-        if base_scope is not None:
-            if depth > 5 or not _is_mode_free(module, base_scope, depth + 1):
-                return False
-        elif qualified not in ("torch.nn.Module", "torch.nn.modules.module.Module"):
-            return False
-    for key, bindings in local.bindings.items():
-        if not key.startswith("self."):
+def _plain_module_chain(module: "ModuleModel", local: Scope) -> list[Scope] | None:
+    """The class and its bases of this file when everything else they derive from is plain ``nn.Module``
+    (so the classes' own code shows all they hold); None otherwise."""
+    chain, pending = [], [local]
+    while pending:
+        current = pending.pop()
+        if current in chain:
             continue
-        for binding in bindings:
-            value = binding.value
-            if isinstance(value, ast.Constant):
-                continue
-            layer = module.qualified_name(value.func, module.scope_of(value)) if isinstance(value, ast.Call) else None
-            if not (layer or "").startswith("torch.nn.") or layer.rsplit(".", 1)[-1] not in library.MODE_FREE_LAYERS:
-                return False
-    for method in local.functions.values():
-        for node in ast.walk(method.node):
-            if isinstance(node, ast.Attribute) and node.attr == "training":
-                return False
-            if isinstance(node, ast.Call) and call_name(node) in (library.MODE_DEPENDENT_FUNCTIONS | _REGISTERING):
-                return False
-    return True
+        if len(chain) > 6:
+            return None
+        chain.append(current)
+        for base in getattr(current.node, "bases", []):
+            qualified = module.qualified_name(base, current.parent) or ""
+            if qualified in module.classes:
+                pending.append(module.classes[qualified])
+            elif qualified not in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                return None
+    return chain
+
+
+def _self_values(chain: list[Scope]) -> list[ast.expr | None]:
+    return [b.value for scope in chain for key, group in scope.bindings.items() if key.startswith("self.") for b in group]
+
+
+def _calls_any(module: "ModuleModel", chain: list[Scope], names: frozenset[str]) -> bool:
+    return any(call_name(call) in names for scope in chain for method in scope.functions.values()
+               for call in method.calls)
+
+
+def _holds_nothing(module: "ModuleModel", local: Scope) -> bool:
+    """A module class that can hold no parameters: plain ``nn.Module`` bases, no ``self.x`` but constants,
+    nothing registered."""
+    chain = _plain_module_chain(module, local)
+    return chain is not None and all(isinstance(v, ast.Constant) for v in _self_values(chain)) \
+        and not _calls_any(module, chain, _REGISTERING)
+
+
+def _is_mode_free(module: "ModuleModel", local: Scope) -> bool:
+    """A module class whose behaviour cannot depend on train/eval mode: plain ``nn.Module`` bases, ``self.x``
+    only constants or mode-free ``torch.nn`` layers, no functional dropout or batch norm, no ``self.training``."""
+    chain = _plain_module_chain(module, local)
+    if chain is None or _calls_any(module, chain, library.MODE_DEPENDENT_FUNCTIONS | _REGISTERING):
+        return False
+    for value in _self_values(chain):
+        if isinstance(value, ast.Constant):
+            continue
+        layer = module.qualified_name(value.func, module.scope_of(value)) if isinstance(value, ast.Call) else None
+        if not (layer or "").startswith("torch.nn.") or layer.rsplit(".", 1)[-1] not in library.MODE_FREE_LAYERS:
+            return False
+    return not any(isinstance(node, ast.Attribute) and node.attr == "training"
+                   for scope in chain for method in scope.functions.values() for node in ast.walk(method.node))
 
 
 def is_model_class_scope(module: "ModuleModel", local: Scope) -> bool:
@@ -482,8 +484,8 @@ def _classify_factory(module: "ModuleModel", qualname: str, owner: str, method: 
     checkpoint = resolve_constant(module, checkpoint_expr) if checkpoint_expr is not None and method == "from_pretrained" else UNKNOWN
     local = module.classes.get(qualname.rsplit(".", 1)[0])
     kind = library.pretrained_kind(owner)
-    if local is not None and kind != "model" and is_model_class_scope(module, local):
-        kind = "model"  # a project subclass of PreTrainedModel, whatever its name
+    if local is not None:  # a class of this file: its bases decide, whatever its name
+        kind = "model" if is_model_class_scope(module, local) else None
     if kind is None:
         return ValueInfo("unknown", qualname, call, owner, via=method)  # not a known family: no guess
     if kind != "model":
