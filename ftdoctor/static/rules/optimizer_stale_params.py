@@ -25,7 +25,7 @@ class OptimizerStaleParams(StaticRule):
                 continue  # aliases (accelerator.prepare) capture nothing new
             code_scope = module.scope_of(optimizer.node)
             for key in _captured_models(module, optimizer, code_scope):
-                stale = _first_replacement(module, key, code_scope, optimizer.end_position)
+                stale = _first_replacement(module, key, code_scope, optimizer)
                 if stale is None or _recreated_after(module, optimizer, code_scope, position(stale[0])):
                     continue
                 if _done_before(module, optimizer, code_scope, stale[0]):
@@ -64,13 +64,17 @@ def _parameter_owners(module: "ModuleModel", node: ast.AST, scope: Scope, at: tu
 
 
 def _first_replacement(
-    module: "ModuleModel", key: str, scope: Scope, after: tuple[int, int]
+    module: "ModuleModel", key: str, scope: Scope, optimizer: Binding
 ) -> tuple[ast.AST, str] | None:
-    """The first statement after ``after`` in ``scope`` that swaps out ``key``'s parameters."""
+    """The first statement after the optimizer in ``scope`` that swaps out ``key``'s parameters (not one in
+    the other arm of an ``if`` than the optimizer: those never both run)."""
+    after = optimizer.end_position
     candidates: list[tuple[ast.AST, str]] = []
     for bound, bindings in _scope_bindings(scope):
         for binding in bindings:
             if binding.position <= after or module.scope_of(binding.node) is not scope:
+                continue
+            if _exclusive(module, binding.node, optimizer.node):
                 continue
             if (bound == key or key.startswith(bound + ".")) and _is_new_model(binding):
                 candidates.append((binding.node, f"`{bound} = {_short(binding.value)}`"))
@@ -82,6 +86,22 @@ def _first_replacement(
                 and expr_key(func.value) == key):
             candidates.append((module.enclosing_statement(call) or call, f"`{key}.resize_token_embeddings(...)`"))
     return min(candidates, key=lambda c: position(c[0])) if candidates else None
+
+
+def _exclusive(module: "ModuleModel", a: ast.AST, b: ast.AST) -> bool:
+    """``a`` and ``b`` sit in different arms of one ``if``/``elif``/``else``."""
+    arms_a, arms_b = _if_arms(module, a), _if_arms(module, b)
+    return any(node in arms_b and arms_b[node] != arm for node, arm in arms_a.items())
+
+
+def _if_arms(module: "ModuleModel", node: ast.AST) -> dict[ast.AST, str]:
+    arms: dict[ast.AST, str] = {}
+    child = node
+    for ancestor in module.ancestors(node):
+        if isinstance(ancestor, ast.If) and child is not ancestor.test:
+            arms[ancestor] = "body" if child in ancestor.body else "orelse"
+        child = ancestor
+    return arms
 
 
 def _scope_bindings(scope: Scope) -> Iterator[tuple[str, list[Binding]]]:
