@@ -107,6 +107,8 @@ class ValueInfo:
 
 
 _UNKNOWN_INFO = ValueInfo("unknown")
+#: class methods that build an instance (``Cls.from_pretrained(...)``)
+_FACTORY_METHODS = frozenset({"from_pretrained", "from_config", "from_single_file"})
 #: calls that give a module parameters or submodules without a ``self.x = ...`` binding
 _REGISTERING = frozenset({"register_parameter", "register_buffer", "register_module", "add_module", "__setattr__",
                           "setattr"})
@@ -253,6 +255,12 @@ def _classify_method_result(
     origin = receiver.origin
     if receiver.kind in ("model", "pipeline") and method in SELF_RETURNING_METHODS:
         return replace(receiver, call=receiver.call, origin=origin) if origin is None else _alias(origin)
+    if method in _FACTORY_METHODS and receiver.kind in ("model", "tokenizer", "config") and receiver.class_name:
+        # a classmethod called on an instance (`model.from_pretrained(path)`): a new object of the same class
+        owner = receiver.qualname or receiver.class_name
+        if owner.rsplit(".", 1)[-1] in _FACTORY_METHODS:
+            owner = owner.rsplit(".", 1)[0]
+        return _classify_factory(module, f"{owner}.{method}", receiver.class_name, method, call)
     if receiver.kind == "accelerator" and method in ("prepare", "prepare_model", "prepare_optimizer",
                                                      "prepare_data_loader", "prepare_scheduler") and len(call.args) == 1:
         return classify_expression(module, call.args[0], scope, at, depth + 1)
@@ -412,7 +420,7 @@ def _classify_library_call(
     last = parts[-1]
     owner = parts[-2] if len(parts) > 1 else ""
     root = parts[0]
-    if last == "from_pretrained" or last == "from_config" or last == "from_single_file":
+    if last in _FACTORY_METHODS:
         return _classify_factory(module, qualname, owner, last, call)
     if qualname.endswith(MODEL_WRAPPERS):
         arg = keyword(call, "model", 0) or keyword(call, "module", 0)
