@@ -261,6 +261,20 @@ class ModuleModel:
             current = self.parents.get(current)
         return current
 
+    def exclusive(self, a: ast.AST, b: ast.AST) -> bool:
+        """``a`` and ``b`` sit in different arms of one ``if``/``elif``/``else``: they never both run."""
+        arms_a, arms_b = self._if_arms(a), self._if_arms(b)
+        return any(node in arms_b and arms_b[node] != arm for node, arm in arms_a.items())
+
+    def _if_arms(self, node: ast.AST) -> dict[ast.AST, str]:
+        arms: dict[ast.AST, str] = {}
+        child = node
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, ast.If) and child is not ancestor.test:
+                arms[ancestor] = "body" if child in ancestor.body else "orelse"
+            child = ancestor
+        return arms
+
     def nodes(self, *types: type) -> list[ast.AST]:
         """Every node of the given types, in source order — use instead of ``ast.walk(module.tree)``."""
         if len(types) == 1:

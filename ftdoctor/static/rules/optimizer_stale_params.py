@@ -74,7 +74,7 @@ def _first_replacement(
         for binding in bindings:
             if binding.position <= after or module.scope_of(binding.node) is not scope:
                 continue
-            if _exclusive(module, binding.node, optimizer.node):
+            if module.exclusive(binding.node, optimizer.node):
                 continue
             if (bound == key or key.startswith(bound + ".")) and _is_new_model(binding):
                 candidates.append((binding.node, f"`{bound} = {_short(binding.value)}`"))
@@ -86,22 +86,6 @@ def _first_replacement(
                 and expr_key(func.value) == key):
             candidates.append((module.enclosing_statement(call) or call, f"`{key}.resize_token_embeddings(...)`"))
     return min(candidates, key=lambda c: position(c[0])) if candidates else None
-
-
-def _exclusive(module: "ModuleModel", a: ast.AST, b: ast.AST) -> bool:
-    """``a`` and ``b`` sit in different arms of one ``if``/``elif``/``else``."""
-    arms_a, arms_b = _if_arms(module, a), _if_arms(module, b)
-    return any(node in arms_b and arms_b[node] != arm for node, arm in arms_a.items())
-
-
-def _if_arms(module: "ModuleModel", node: ast.AST) -> dict[ast.AST, str]:
-    arms: dict[ast.AST, str] = {}
-    child = node
-    for ancestor in module.ancestors(node):
-        if isinstance(ancestor, ast.If) and child is not ancestor.test:
-            arms[ancestor] = "body" if child in ancestor.body else "orelse"
-        child = ancestor
-    return arms
 
 
 def _scope_bindings(scope: Scope) -> Iterator[tuple[str, list[Binding]]]:
