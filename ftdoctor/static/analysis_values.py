@@ -483,6 +483,8 @@ def _library_kind(qualname: str, root: str, owner: str, last: str) -> str | None
         return "tokenizer"
     if library.is_model_class(qualname):
         return "model"
+    if root in library.MODEL_LIBRARIES and library.pretrained_kind(last) == "pipeline":
+        return "pipeline"  # TextClassificationPipeline(model=..., tokenizer=...)
     return None
 
 

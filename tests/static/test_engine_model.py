@@ -229,7 +229,8 @@ def test_models_are_proven_by_construction_not_by_name() -> None:
         from diffusers import DDPMScheduler, DiffusionPipeline, StableDiffusionPipeline, UNet2DConditionModel
         from peft import PeftModel, get_peft_model
         from transformers import (AutoImageProcessor, AutoModelForCausalLM, BertForSequenceClassification,
-                                  DataCollatorForLanguageModeling, GenerationConfig, TFAutoModel, pipeline)
+                                  DataCollatorForLanguageModeling, GenerationConfig, TFAutoModel,
+                                  TokenClassificationPipeline, pipeline)
         from mylib import build_model, Widget
 
         class Head(nn.Module):
@@ -254,6 +255,7 @@ def test_models_are_proven_by_construction_not_by_name() -> None:
         pipe = DiffusionPipeline.from_pretrained("sd")
         sd = StableDiffusionPipeline.from_pretrained("sd").to("cuda")
         classify = pipeline("text-classification")
+        tagger = TokenClassificationPipeline(model=clf, tokenizer=tokenizer)
         noise = DDPMScheduler.from_pretrained("sd", subfolder="scheduler")
         processor = AutoImageProcessor.from_pretrained("vit")
         generation = GenerationConfig.from_pretrained("gpt2")
@@ -270,7 +272,7 @@ def test_models_are_proven_by_construction_not_by_name() -> None:
     assert {name for name, kind in kinds.items() if kind == "model"} == {
         "lm", "clf", "adapted", "unet", "vit", "head", "scale", "engine",
     }
-    assert kinds["pipe"] == kinds["sd"] == kinds["classify"] == "pipeline"
+    assert kinds["pipe"] == kinds["sd"] == kinds["classify"] == kinds["tagger"] == "pipeline"
     assert kinds["noise"] == "object" and kinds["generation"] == "config"
     assert kinds["processor"] == "tokenizer"
     for name in ("collator", "tf_model", "guessed", "widget", "data"):
