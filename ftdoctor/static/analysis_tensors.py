@@ -82,9 +82,17 @@ def backpropagated_keys(module: "ModuleModel", scope: "Scope") -> frozenset[str]
         values += [b.value for b in module.bindings(key, scope) if b.value is not None and b.source != "param"]
         for value in values:
             pending += _read_keys(value)
+        if not values and (base := _base_key(key)):
+            pending.append(base)  # `outputs.loss` / `outputs[0]` was built with `outputs`
     result = frozenset(found)
     cache[id(scope)] = result  # type: ignore[index]
     return result
+
+
+def _base_key(key: str) -> str | None:
+    """``outputs`` for ``outputs.loss`` or ``outputs[0]``; None for a plain name."""
+    cut = max(key.rfind("."), key.rfind("["))
+    return key[:cut] if cut > 0 else None
 
 
 def _read_keys(node: ast.AST) -> list[str]:
