@@ -340,6 +340,36 @@ def test_closure_steps_deepspeed_engines_and_distributed_contexts() -> None:
     assert not rpc_loop.of_kind("step")[0].target.info.has_zero_grad
 
 
+def test_backward_slice_and_exclusive_arms() -> None:
+    from ftdoctor.static.analysis_tensors import backpropagated_keys
+
+    module = model_of(
+        """
+        def update(policy, optimizer, rewards):
+            terms = []
+            for log_prob, ret in zip(policy.saved_log_probs, rewards):
+                terms.append(-log_prob * ret)
+            style = 0.0
+            style += sum(terms)
+            total = style + outputs.loss
+            total.backward()
+            logged = []
+            logged.append(total.item())
+
+        if flag:
+            x = {}
+        else:
+            x = make()
+        """
+    )
+    keys = backpropagated_keys(module, module.functions["update"])
+    assert {"total", "style", "terms", "log_prob", "policy.saved_log_probs", "outputs"} <= keys
+    assert "logged" not in keys
+    first, second = module.module_scope.bindings["x"]
+    assert module.exclusive(first.node, second.node)
+    assert not module.exclusive(first.node, module.module_scope.bindings["x"][0].node)
+
+
 def test_dataloader_batches_and_dicts() -> None:
     module = model_of(
         """
