@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from ftdoctor.static import library
 from ftdoctor.static.model import Binding, call_name, expr_key, position
 
 if TYPE_CHECKING:
@@ -42,6 +43,10 @@ def backward_loss(module: "ModuleModel", call: ast.Call, scope: "Scope") -> ast.
     func = call.func
     assert isinstance(func, ast.Attribute)
     receiver = func.value
+    position_of_loss = library.BACKWARD_FUNCTIONS.get(module.qualified_name(func, scope) or "")
+    if position_of_loss is not None and position_of_loss < len(call.args):
+        roots = call.args[position_of_loss]  # dist_autograd.backward(context_id, [loss])
+        return roots.elts[0] if isinstance(roots, (ast.List, ast.Tuple)) and len(roots.elts) == 1 else roots
     if call.args:
         key = expr_key(receiver)
         binding = module.binding_of_key(key, scope, position(call)) if key else None

@@ -90,6 +90,8 @@ GRAD_FREE_METHODS = frozenset({"generate"})
 FORWARD_METHODS = frozenset({"forward"})
 #: context managers / decorators that turn autograd off (by last name: ``torch.no_grad``, ``no_grad``)
 NO_GRAD_CONTEXTS = frozenset({"no_grad", "inference_mode"})
+#: functions that backpropagate their argument at this position (a tensor or a list of tensors)
+BACKWARD_FUNCTIONS: dict[str, int] = {"torch.autograd.backward": 0, "torch.distributed.autograd.backward": 1}
 #: context managers whose block starts from no gradients (each context holds its own): they clear gradients
 FRESH_GRADIENT_CONTEXTS = frozenset({"torch.distributed.autograd.context"})
 

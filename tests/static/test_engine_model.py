@@ -337,6 +337,7 @@ def test_closure_steps_deepspeed_engines_and_distributed_contexts() -> None:
     assert [e.kind for e in engine_loop.events] == ["forward", "backward", "step", "zero_grad"]
     assert engine_loop.of_kind("backward")[0].text == "engine(**batch).loss"
     assert [e.kind for e in rpc_loop.events] == ["zero_grad", "forward", "backward", "step"]
+    assert rpc_loop.of_kind("backward")[0].text == "model(**batch).loss"
     assert not rpc_loop.of_kind("step")[0].target.info.has_zero_grad
 
 
