@@ -36,7 +36,7 @@ MODEL_CLASSES = frozenset({
 #: classes that end like a model family but are not modules (TF/Flax ports, data collators)
 _NOT_MODEL_PREFIXES = ("TF", "Flax", "DataCollator")
 #: functions that build and return a new model
-MODEL_FACTORIES = frozenset({"timm.create_model", "transformers.AutoModel.from_config"})
+MODEL_FACTORIES = frozenset({"timm.create_model"})
 #: module whose lower-case functions are model factories (``torchvision.models.resnet18()``)
 MODEL_FACTORY_MODULES = ("torchvision.models.",)
 #: calls that return the model they are given, with the same parameters (``torch.compile(model)``)
@@ -77,7 +77,7 @@ PRETRAINED_NON_MODELS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("tokenizer", re.compile(r"Tokenizer|(Processor|FeatureExtractor)$")),
     ("config", re.compile(r"Config$")),
     ("pipeline", re.compile(r"Pipeline$")),
-    ("object", re.compile(r"Scheduler$|GenerationConfig$|Quantizer$")),
+    ("object", re.compile(r"Scheduler$|Quantizer$")),
 )
 
 # ----------------------------------------------------------------------------- gradients
@@ -108,8 +108,8 @@ OPTIMIZERS_WITHOUT_ZERO_GRAD = frozenset({"torch.distributed.optim.DistributedOp
 
 # ----------------------------------------------------------------------------- engines
 #: factories returning a tuple whose elements are (kind, via) — ``via="engine"`` marks a training engine:
-#: calling it is the forward pass, its ``backward(loss)`` the backward, its ``step()`` the optimizer step,
-#: the gradient clearing and the scheduler step
+#: calling it is the forward pass, its ``backward(loss)`` the backward, its ``step()`` the optimizer step and
+#: the gradient clearing (and the scheduler step when one was given to it: not assumed)
 TUPLE_FACTORIES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "deepspeed.initialize": (("model", "engine"), ("optimizer", "engine"), ("dataloader", None),
                              ("scheduler", "engine")),
@@ -120,7 +120,7 @@ ENGINE_METHODS: dict[str, tuple[str, ...]] = {"step": ("step", "zero_grad")}
 # ----------------------------------------------------------------------------- datasets
 #: ``datasets`` formats whose rows and slices are no dicts (``ds.set_format("pandas"); ds[:]`` is a DataFrame)
 TABLE_FORMATS = frozenset({"pandas", "pd", "arrow", "pa", "polars", "pl"})
-#: ``datasets`` methods that change what indexing returns: (in place, format argument or None for transforms)
+#: ``datasets`` methods that change what indexing returns: (works in place, takes a format type)
 FORMAT_METHODS: dict[str, tuple[bool, bool]] = {
     "set_format": (True, True), "with_format": (False, True), "set_transform": (True, False),
     "with_transform": (False, False),
