@@ -6,10 +6,14 @@ following calls into this module's functions and methods (up to
 a flat list of :class:`Event` s:
 
 ========== ===============================================================
-forward    a model is called (``model(**batch)``, ``model.generate``/``forward``)
+forward    a value proven to be a model is called (``model(**batch)``, ``model.generate``/``forward``);
+           a callee merely *named* like a model is not (see :mod:`ftdoctor.static.library`)
 backward   ``loss.backward()``, ``accelerator.backward(loss)``, ``scaler.scale(loss).backward()``
-step       ``optimizer.step()`` / ``scaler.step(optimizer)``
-zero_grad  ``optimizer.zero_grad()``, ``model.zero_grad()``, ``p.grad = None``, ``p.grad.zero_()``
+step       ``optimizer.step()`` / ``scaler.step(optimizer)`` / ``engine.step()``; ``optimizer.step(closure)``
+           runs the closure's events first (LBFGS: the forward and backward are in the closure)
+zero_grad  ``optimizer.zero_grad()``, ``model.zero_grad()``, ``p.grad = None``, ``p.grad.zero_()``,
+           entering a context that starts from fresh gradients (``dist_autograd.context()``),
+           a training engine's ``step()`` (DeepSpeed)
 sched_step ``scheduler.step()``
 train      ``model.train()`` / ``model.train(True)``
 eval       ``model.eval()`` / ``model.train(False)``
@@ -31,7 +35,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from ftdoctor.static.analysis_tensors import backward_loss
+from ftdoctor.static import library
+from ftdoctor.static.analysis_tensors import backpropagated_keys, backward_loss
 from ftdoctor.static.analysis_values import argument_for
 from ftdoctor.static.model import Binding, Scope, call_name, expr_key, position
 
@@ -57,8 +62,7 @@ _COMPOUND = (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, 
 LOOP_NODES = (ast.For, ast.AsyncFor, ast.While, *COMPREHENSIONS)
 
 _EVAL_FUNCTION = re.compile(r"eval|valid|test|predict|infer|score|metric", re.I)
-_MODEL_NAME = re.compile(r"(^|_)(model|net|network|bert|encoder|classifier|student|backbone)(_|$)", re.I)
-_NO_GRAD = ("no_grad", "inference_mode")
+_NO_GRAD = library.NO_GRAD_CONTEXTS
 #: callee roots whose functions never clear gradients or step an optimizer behind our back
 _TRANSPARENT_ROOTS = frozenset(
     {"torch", "transformers", "accelerate", "numpy", "np", "math", "logging", "tqdm", "wandb", "mlflow", "datasets",
@@ -196,7 +200,7 @@ class Loop:
     def in_trainer_subclass(self) -> bool:
         scope: Scope | None = self.scope
         while scope is not None and scope.kind != "module":
-            if scope.kind == "class" and any(b.endswith("Trainer") for b in self.module.class_bases(scope)):
+            if scope.kind == "class" and any(library.owns_training_loop(b) for b in self.module.class_bases(scope)):
                 return True
             scope = scope.parent
         return False
@@ -251,12 +255,17 @@ class Loop:
             targets = _assigned_names(statement) if statement is not None else set()
         else:
             targets = {name for node in ast.walk(self.node) for name in _assigned_names(node)}
+        stored = {event.text for event in self.of_kind(ACCUMULATE)}
         for event in training.of_kind(BACKWARD):
             if event.argument is None:
                 continue
             if any(ancestor is event.node for ancestor in self.module.ancestors(self.node)):
                 return True
             if {n.id for n in ast.walk(event.argument) if isinstance(n, ast.Name)} & targets:
+                return True
+            # a rollout: what this loop stores (`policy.saved_log_probs.append(...)`) is what the loss is built from
+            scope = event.frame.scope if event.frame is not None else training.scope
+            if stored & backpropagated_keys(self.module, scope):
                 return True
         return False
 
@@ -275,7 +284,8 @@ class Loop:
         for event in self.of_kind(BACKWARD):
             for guard in event.guards:
                 if guard.arm == "with" and any(
-                    isinstance(item.context_expr, ast.Call) and call_name(item.context_expr) == "accumulate"
+                    isinstance(item.context_expr, ast.Call)
+                    and call_name(item.context_expr) in library.ACCUMULATION_CONTEXTS
                     for item in getattr(guard.node, "items", [])
                 ):
                     return True
@@ -430,6 +440,9 @@ class _Walker:
             off = disabled
             for item in stmt.items:
                 self.walk_expression(item.context_expr, *args)
+                if self._starts_fresh_gradients(item.context_expr, frame):
+                    self.emit(ZERO_GRAD, item.context_expr, None, ast.unparse(item.context_expr), guards, loops,
+                              disabled, site or stmt, frame)
                 if is_grad_disabling(item.context_expr, self.module):
                     off = True
                 elif isinstance(item.context_expr, ast.Call) and call_name(item.context_expr) == "enable_grad":
@@ -449,6 +462,12 @@ class _Walker:
         else:
             self.walk_expression(stmt, *args)
             self._simple_statement_events(stmt, *args)
+
+    def _starts_fresh_gradients(self, context: ast.expr, frame: Frame) -> bool:
+        """``with dist_autograd.context() as ctx:``: gradients live in the context, each one starts empty."""
+        if not isinstance(context, ast.Call):
+            return False
+        return self.module.qualified_name(context.func, frame.scope) in library.FRESH_GRADIENT_CONTEXTS
 
     def _block(self, body: list[ast.stmt], guards: tuple[Guard, ...], frame: Frame, loops: tuple[ast.AST, ...],
                disabled: bool, site: ast.AST | None, depth: int, visiting: frozenset[ast.AST]) -> None:
@@ -498,12 +517,12 @@ class _Walker:
         context = (guards, loops, disabled, site, frame)
         func = call.func
         name = call_name(call)
+        if name == "step" and isinstance(func, ast.Attribute) and call.args:
+            self._follow_closure(call.args[0], frame, guards, loops, disabled, site, depth, visiting)
         if isinstance(func, ast.Attribute) and self._protocol_call(call, func, name, context):
             return
         target = self.resolve(func, frame, call)
-        if target is not None and target.kind == "model" or (
-            (target is None or target.kind in ("param", "unknown")) and self.module.uses_torch and _looks_like_model(func)
-        ):
+        if _is_model(target):
             self.emit(FORWARD, call, target, ast.unparse(func), *context)
             return
         callee = self.module.resolve_callee(call, frame.scope)
@@ -511,6 +530,21 @@ class _Walker:
             self._follow(call, callee, frame, guards, loops, disabled, site, depth, visiting)
             return
         self._maybe_opaque(call, context)
+
+    def _follow_closure(
+        self, closure: ast.expr, frame: Frame, guards: tuple[Guard, ...], loops: tuple[ast.AST, ...],
+        disabled: bool, site: ast.AST, depth: int, visiting: frozenset[ast.AST],
+    ) -> None:
+        """``optimizer.step(closure)`` calls the closure (LBFGS re-evaluates the loss): walk it before the step."""
+        if isinstance(closure, ast.Lambda):
+            self.walk_expression(closure.body, frame, guards, loops, disabled, site, depth, visiting)
+            return
+        if not isinstance(closure, ast.Name):
+            return
+        as_call = ast.copy_location(ast.Call(func=closure, args=[], keywords=[]), closure)
+        callee = self.module.resolve_callee(as_call, frame.scope)
+        if callee is not None and callee.kind == "function" and not callee.params:
+            self._follow(as_call, callee, frame, guards, loops, disabled, site, depth, visiting)
 
     def _protocol_call(self, call: ast.Call, func: ast.Attribute, name: str | None, context: tuple) -> bool:
         receiver = func.value
@@ -537,11 +571,12 @@ class _Walker:
                              for kw in call.keywords)
             self.emit(EVAL if off else TRAIN, call, target, text, *context)
             return True
-        if name in ("forward", "generate"):
+        if name in library.FORWARD_METHODS or name in library.GRAD_FREE_METHODS:
             target = self.resolve(receiver, frame, call)
-            if target is not None and target.kind == "model" or (self.module.uses_torch and _looks_like_model(receiver)):
+            if _is_model(target):
                 guards, loops, disabled, site, _ = context
-                self.emit(FORWARD, call, target, text, guards, loops, disabled or name == "generate", site, frame)
+                grad_free = disabled or name in library.GRAD_FREE_METHODS
+                self.emit(FORWARD, call, target, text, guards, loops, grad_free, site, frame)
                 return True
         if name in ("append", "extend") and len(call.args) == 1:
             key = expr_key(receiver)
@@ -551,19 +586,27 @@ class _Walker:
         return False
 
     def _step_call(self, call: ast.Call, receiver: ast.expr, text: str, context: tuple) -> bool:
+        """A ``step()`` by what its receiver is; a receiver nothing is known about (a parameter no caller
+        shows) is still read by its name (``optimizer``, ``scheduler``), but a value proven to be something
+        else (a diffusers noise scheduler, a model) never is."""
         frame: Frame = context[-1]
         target = self.resolve(receiver, frame, call)
         kind = target.kind if target is not None else None
-        if kind == "scaler" or (kind in (None, "param", "unknown") and "scaler" in text.lower()):
+        if kind == "model" and target is not None and target.info.via == "engine":
+            for event in library.ENGINE_METHODS["step"]:
+                self.emit(event, call, target, text, *context)
+            return True
+        unresolved = target is None or kind == "param" or (kind == "unknown" and target.info.qualname is None)
+        if kind == "scaler" or (unresolved and "scaler" in text.lower()):
             optimizer = call.args[0] if call.args else None
             resolved = self.resolve(optimizer, frame, call) if optimizer is not None else None
             self.emit(STEP, call, resolved, ast.unparse(optimizer) if optimizer is not None else text, *context,
                       argument=optimizer)
             return True
-        if kind == "scheduler" or (kind in (None, "param", "unknown") and re.search(r"sched|^lr_|warmup", _last_name(receiver), re.I)):
+        if kind == "scheduler" or (unresolved and re.search(r"sched|^lr_|warmup", _last_name(receiver), re.I)):
             self.emit(SCHED_STEP, call, target, text, *context)
             return True
-        if kind == "optimizer" or (kind in (None, "param", "unknown") and re.search(r"optim|^opt", _last_name(receiver), re.I)):
+        if kind == "optimizer" or (unresolved and re.search(r"optim|^opt", _last_name(receiver), re.I)):
             self.emit(STEP, call, target, text, *context)
             return True
         return False
@@ -643,9 +686,9 @@ def _last_name(node: ast.AST | None) -> str:
     return ""
 
 
-def _looks_like_model(func: ast.AST) -> bool:
-    """An unresolvable callee named like a model (``model``, ``self.net``, ``bert``)."""
-    return bool(_MODEL_NAME.search(_last_name(func))) and isinstance(func, (ast.Name, ast.Attribute))
+def _is_model(target: Binding | None) -> bool:
+    """The callee is proven to be a model with parameters by how it was built (never by its name)."""
+    return target is not None and target.kind == "model" and not target.info.parameter_free
 
 
 def _inside(module: "ModuleModel", node: ast.AST, container: ast.AST) -> bool:

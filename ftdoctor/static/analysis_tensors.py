@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from ftdoctor.static import library
 from ftdoctor.static.model import Binding, call_name, expr_key, position
 
 if TYPE_CHECKING:
@@ -42,15 +43,77 @@ def backward_loss(module: "ModuleModel", call: ast.Call, scope: "Scope") -> ast.
     func = call.func
     assert isinstance(func, ast.Attribute)
     receiver = func.value
+    position_of_loss = library.BACKWARD_FUNCTIONS.get(module.qualified_name(func, scope) or "")
+    if position_of_loss is not None and position_of_loss < len(call.args):
+        roots = call.args[position_of_loss]  # dist_autograd.backward(context_id, [loss])
+        return roots.elts[0] if isinstance(roots, (ast.List, ast.Tuple)) and len(roots.elts) == 1 else roots
     if call.args:
         key = expr_key(receiver)
         binding = module.binding_of_key(key, scope, position(call)) if key else None
         name = receiver.attr if isinstance(receiver, ast.Attribute) else getattr(receiver, "id", "")
-        if (binding is not None and binding.kind == "accelerator") or name in (
+        if (binding is not None and (binding.kind == "accelerator" or binding.info.via == "engine")) or name in (
             "accelerator", "engine", "model_engine", "fabric"
         ):
             return call.args[0]
     return receiver
+
+
+def backpropagated_keys(module: "ModuleModel", scope: "Scope") -> frozenset[str]:
+    """Names and ``obj.attr`` keys whose values flow into a ``backward()`` of ``scope``: the backward
+    arguments, then (flow-insensitively, within the function) whatever their bindings, ``+=`` and
+    ``.append``/``.extend`` were built from. ``policy_losses.append(-log_prob * advantage)`` then
+    ``torch.stack(policy_losses).sum().backward()`` puts ``policy_losses``, ``log_prob``... in the set."""
+    cache = module._cache.setdefault("backpropagated", {})  # type: ignore[assignment]
+    if id(scope) in cache:
+        return cache[id(scope)]  # type: ignore[index]
+    pending: list[str] = []
+    stores: dict[str, list[ast.AST]] = {}
+    for call in scope.calls:
+        if module.scope_of(call) is not scope or not isinstance(call.func, ast.Attribute):
+            continue
+        if call.func.attr == "backward":
+            pending += _read_keys(backward_loss(module, call, scope))
+            for arg in call.args:
+                pending += _read_keys(arg)
+        elif call.func.attr in ("append", "extend", "insert") and (key := expr_key(call.func.value)):
+            stores.setdefault(key, []).extend(call.args)
+    found: set[str] = set()
+    while pending:
+        key = pending.pop()
+        if key in found:
+            continue
+        found.add(key)
+        values: list[ast.AST] = list(stores.get(key, []))
+        values += [b.value for b in module.bindings(key, scope) if b.value is not None and b.source != "param"]
+        for value in values:
+            pending += _read_keys(value)
+        if not values and (base := _base_key(key)):
+            pending.append(base)  # `outputs.loss` / `outputs[0]` was built with `outputs`
+    result = frozenset(found)
+    cache[id(scope)] = result  # type: ignore[index]
+    return result
+
+
+def _base_key(key: str) -> str | None:
+    """``outputs`` for ``outputs.loss`` or ``outputs[0]``; None for a plain name."""
+    cut = max(key.rfind("."), key.rfind("["))
+    return key[:cut] if cut > 0 else None
+
+
+def _read_keys(node: ast.AST) -> list[str]:
+    """The outermost references an expression reads (``model.saved_actions``, not also ``model``)."""
+    keys: list[str] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        key = expr_key(current) if isinstance(current, (ast.Name, ast.Attribute, ast.Subscript)) else None
+        if key is not None:
+            keys.append(key)
+            continue
+        if isinstance(current, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(current))
+    return keys
 
 
 def _returned(module: "ModuleModel", function: "Scope") -> list[ast.expr]:

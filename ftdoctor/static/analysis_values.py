@@ -2,8 +2,15 @@
 
 Kinds (``ValueInfo.kind``):
 
-``model``          a ``torch.nn.Module``: transformers/peft/sentence-transformers models, classes of
-                   this module deriving from ``nn.Module``, wrappers (``torch.compile``, ``DataParallel``)
+``model``          a ``torch.nn.Module`` proven by construction (see :mod:`ftdoctor.static.library`):
+                   model families of model libraries (``AutoModelFor*``, ``*Model``, ``*For<Task>``,
+                   ``PeftModel``...), their ``from_pretrained``/``from_config``, model factories
+                   (``timm.create_model``), classes of this module whose bases resolve to ``nn.Module`` /
+                   ``PreTrainedModel`` / ``LightningModule``, wrappers (``torch.compile``, ``DataParallel``,
+                   ``accelerator.prepare``) and training engines (``deepspeed.initialize``: ``via="engine"``)
+``pipeline``       a grad-free callable: diffusers/transformers pipelines (calling one is no forward pass
+                   with gradients, and it has no ``train()``)
+``object``         a library object proven to be none of the other kinds (a diffusers noise scheduler)
 ``tokenizer``      ``*Tokenizer*.from_pretrained`` / ``AutoTokenizer`` / processors
 ``config``         ``*Config(...)`` / ``AutoConfig.from_pretrained``
 ``optimizer``      ``torch.optim.*``, ``transformers.AdamW/Adafactor``, ``bitsandbytes.optim.*`` ...
@@ -31,27 +38,24 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from ftdoctor.static import library
 from ftdoctor.static.constants import UNKNOWN, resolve_constant
-from ftdoctor.static.model import Binding, Scope, expr_key, keyword, position
+from ftdoctor.static.model import Binding, Scope, call_name, expr_key, keyword, position
 
 if TYPE_CHECKING:
     from ftdoctor.static.model import ModuleModel
 
 #: methods that return the module itself (``model = model.to(device)`` keeps the same parameters)
-SELF_RETURNING_METHODS = frozenset(
-    {"to", "cuda", "cpu", "half", "float", "double", "bfloat16", "train", "eval", "requires_grad_", "xpu", "mps"}
-)
+SELF_RETURNING_METHODS = library.SELF_RETURNING_METHODS
 #: calls that wrap a model and keep its parameters (the argument is the origin)
-MODEL_WRAPPERS = ("torch.compile", "DataParallel", "DistributedDataParallel", "FullyShardedDataParallel")
+MODEL_WRAPPERS = library.MODEL_WRAPPERS
 #: dataset methods that return a dataset of the same items
 DATASET_METHODS = frozenset(
     {"map", "filter", "shuffle", "select", "with_format", "remove_columns", "rename_column", "rename_columns",
      "cast_column", "sort", "flatten", "train_test_split", "shard", "select_columns", "class_encode_column"}
 )
 _HEAD_CLASS = re.compile(r"For[A-Z]\w*$|LMHeadModel$|WithLMHead")
-_MODEL_CLASS = re.compile(r"(Model|For[A-Z]\w*|Transformer|Classifier|Encoder|Net)\w*$")
-_MODEL_LIBRARIES = ("transformers", "peft", "sentence_transformers", "setfit", "torchvision", "timm")
-_TRAINER_LIBRARIES = ("transformers", "trl", "setfit", "sentence_transformers")
+_TRAINER_LIBRARIES = library.TRAINER_LIBRARIES
 
 
 
@@ -73,6 +77,10 @@ class ValueInfo:
     * ``local_class``: dotted name of this module's class the value is an instance of.
     * ``pretrained`` (models): True when the weights come from ``from_pretrained`` (directly or
       under ``get_peft_model``/``torch.compile``/``DataParallel``); such models start in eval mode.
+    * ``parameter_free`` (models): a module of this file that holds no parameters or submodules
+      (``class Scale(nn.Module)`` with only a ``forward``): calling it is no model forward pass.
+    * ``mode_free`` (models): a module of this file built only from layers that behave the same in
+      train and eval mode (``Linear``, ``Conv2d``, ``LayerNorm``...): ``.eval()`` changes nothing.
     """
 
     kind: str
@@ -85,6 +93,13 @@ class ValueInfo:
     origin: Binding | None = None
     local_class: str | None = None
     pretrained: bool = False
+    parameter_free: bool = False
+    mode_free: bool = False
+
+    @property
+    def has_zero_grad(self) -> bool:
+        """False for optimizers that have no ``zero_grad`` (their gradients live elsewhere): never advise it."""
+        return self.qualname not in library.OPTIMIZERS_WITHOUT_ZERO_GRAD
 
     def argument(self, name: str, position: int | None = None) -> ast.expr | None:
         """An argument of the constructing call (by keyword, or position when given)."""
@@ -92,6 +107,11 @@ class ValueInfo:
 
 
 _UNKNOWN_INFO = ValueInfo("unknown")
+#: class methods that build an instance (``Cls.from_pretrained(...)``)
+_FACTORY_METHODS = frozenset({"from_pretrained", "from_config", "from_single_file"})
+#: calls that give a module parameters or submodules without a ``self.x = ...`` binding
+_REGISTERING = frozenset({"register_parameter", "register_buffer", "register_module", "add_module", "__setattr__",
+                          "setattr"})
 _MAX_DEPTH = 8
 
 
@@ -120,10 +140,30 @@ def _classify_binding(module: "ModuleModel", binding: Binding) -> ValueInfo:
     if binding.source == "for":
         return _classify_loop_element(module, value, scope, at, binding.index)
     if binding.source == "unpack":
-        return _UNKNOWN_INFO
+        return _classify_unpacked(module, binding, value, _value_scope(module, binding), at)
     if binding.source == "augassign":
         return _UNKNOWN_INFO
     return classify_expression(module, value, _value_scope(module, binding), at)
+
+
+def _classify_unpacked(module: "ModuleModel", binding: Binding, value: ast.expr, scope: Scope,
+                       at: tuple[int, int]) -> ValueInfo:
+    """``engine, optimizer, _, scheduler = deepspeed.initialize(model=model, ...)``: element kinds from the
+    library's table of tuple-returning factories. An engine wraps the model it is given (same parameters)."""
+    if not isinstance(value, ast.Call) or binding.index is None:
+        return _UNKNOWN_INFO
+    qualname = module.qualified_name(value.func, scope)
+    elements = library.tuple_factory(qualname) if qualname else None
+    if elements is None or binding.index >= len(elements):
+        return _UNKNOWN_INFO
+    kind, via = elements[binding.index]
+    if kind == "model":
+        arg = keyword(value, "model", 1)
+        inner = classify_expression(module, arg, scope, at) if arg is not None else _UNKNOWN_INFO
+        if inner.kind == "model":
+            return replace(inner, qualname=qualname, via=via)
+        return ValueInfo("model", qualname, None, via=via)
+    return ValueInfo(kind, qualname, None, via=via)
 
 
 def _value_scope(module: "ModuleModel", binding: Binding) -> Scope:
@@ -158,9 +198,12 @@ def classify_expression(
 def _classify_subscript(module: "ModuleModel", node: ast.Subscript, scope: Scope, at: tuple[int, int], depth: int) -> ValueInfo:
     base = classify_expression(module, node.value, scope, at, depth + 1)
     if base.kind == "dataset":
-        # ds["train"] is a split, ds[0] an item (a dict) — keep "dataset" for string keys
-        if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+        # ds["train"] is a split, ds[0] / ds[:8] rows (a dict) — keep "dataset" for string keys
+        key_kind = _subscript_key_kind(module, node.slice)
+        if key_kind == "split":
             return base
+        if key_kind is None or base.via == "table" or _formatted_in_place(module, node.value, scope, at):
+            return _UNKNOWN_INFO  # an unknown key, a DataFrame / Arrow table / whatever a transform returns
         return ValueInfo("dict")
     key = expr_key(node)
     if key is not None:
@@ -210,20 +253,87 @@ def _classify_method_result(
 ) -> ValueInfo | None:
     """``model.to(device)``, ``accelerator.prepare(x)``, ``ds.map(...)``, ``tokenizer(...)``-like calls on values."""
     origin = receiver.origin
-    if receiver.kind == "model" and method in SELF_RETURNING_METHODS:
+    if receiver.kind in ("model", "pipeline") and method in SELF_RETURNING_METHODS:
         return replace(receiver, call=receiver.call, origin=origin) if origin is None else _alias(origin)
+    if method in _FACTORY_METHODS and receiver.kind in ("model", "tokenizer", "config") and receiver.class_name:
+        # a classmethod called on an instance (`model.from_pretrained(path)`): a new object of the same class
+        owner = receiver.qualname or receiver.class_name
+        if owner.rsplit(".", 1)[-1] in _FACTORY_METHODS:
+            owner = owner.rsplit(".", 1)[0]
+        return _classify_factory(module, f"{owner}.{method}", receiver.class_name, method, call)
     if receiver.kind == "accelerator" and method in ("prepare", "prepare_model", "prepare_optimizer",
                                                      "prepare_data_loader", "prepare_scheduler") and len(call.args) == 1:
         return classify_expression(module, call.args[0], scope, at, depth + 1)
     if receiver.kind == "accelerator" and method == "unwrap_model" and call.args:
         return classify_expression(module, call.args[0], scope, at, depth + 1)
+    if receiver.kind == "dataset" and method in library.FORMAT_METHODS and _makes_table(module, call, method):
+        return ValueInfo("dataset", receiver.qualname, receiver.call, receiver.class_name, via="table", origin=origin)
     if receiver.kind == "dataset" and method in DATASET_METHODS:
-        return ValueInfo("dataset", receiver.qualname, receiver.call, receiver.class_name, origin=origin)
+        via = "table" if receiver.via == "table" else None
+        return ValueInfo("dataset", receiver.qualname, receiver.call, receiver.class_name, via=via, origin=origin)
     if receiver.kind == "tokenizer" and method in ("__call__", "batch_encode_plus", "encode_plus"):
         return ValueInfo("encoding", call=call)
     if receiver.kind == "dict" and method == "copy":
         return ValueInfo("dict")
     return None
+
+
+def _subscript_key_kind(module: "ModuleModel", key: ast.expr) -> str | None:
+    """``"split"`` for a string key (``ds["validation_matched" if mnli else "validation"]``), ``"rows"`` for an
+    int or a slice, None when unknown."""
+    if isinstance(key, ast.Slice):
+        return "rows"
+    if isinstance(key, ast.IfExp):
+        kinds = {_subscript_key_kind(module, key.body), _subscript_key_kind(module, key.orelse)}
+        return kinds.pop() if len(kinds) == 1 else None
+    if isinstance(key, ast.JoinedStr):
+        return "split"
+    if isinstance(key, ast.Name) and _is_loop_index(module, key):
+        return "rows"
+    value = resolve_constant(module, key)
+    if isinstance(value, str):
+        return "split"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "rows"
+    return None
+
+
+def _is_loop_index(module: "ModuleModel", name: ast.Name) -> bool:
+    """``i`` of ``for i in range(...)`` or ``for i, x in enumerate(...)``: an int."""
+    binding = module.binding_of(name)
+    if binding is None or binding.source != "for" or not isinstance(binding.value, ast.Call):
+        return False
+    iterator = module.qualified_name(binding.value.func, binding.scope)
+    return (iterator == "range" and binding.index is None) or (iterator == "enumerate" and binding.index == 0)
+
+
+def _makes_table(module: "ModuleModel", call: ast.Call, method: str) -> bool:
+    """``set_format("pandas")`` / ``with_transform(fn)``: indexing no longer returns dicts (unsure counts)."""
+    _, takes_format = library.FORMAT_METHODS[method]
+    if not takes_format:
+        return True
+    chosen = keyword(call, "type", 0)
+    if chosen is None:
+        return False  # set_format() with no type: python objects (dicts)
+    value = resolve_constant(module, chosen)
+    return not isinstance(value, str) or value in library.TABLE_FORMATS
+
+
+def _formatted_in_place(module: "ModuleModel", node: ast.expr, scope: Scope, at: tuple[int, int]) -> bool:
+    """``ds.set_format("pandas")`` / ``ds.set_transform(fn)`` anywhere on the same binding as ``node``."""
+    key = expr_key(node)
+    if key is None:
+        return False
+    binding = module.binding_of_key(key, scope, at)
+    for call in module.all_calls:
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and func.attr in library.FORMAT_METHODS and expr_key(func.value) == key):
+            continue
+        in_place, _ = library.FORMAT_METHODS[func.attr]
+        if in_place and module.binding_of_key(key, module.scope_of(call), position(call)) is binding \
+                and _makes_table(module, call, func.attr):
+            return True
+    return False
 
 
 def _alias(binding: Binding) -> ValueInfo:
@@ -234,15 +344,73 @@ def _classify_local_instance(module: "ModuleModel", local: Scope, qualname: str,
     bases = module.class_bases(local)
     tails = {b.rsplit(".", 1)[-1] for b in bases}
     name = qualname.rsplit(".", 1)[-1]
-    if any(b.startswith(("torch.nn", "nn.")) or b.endswith(".Module") for b in bases) or any(
-        t.endswith(("PreTrainedModel", "Module")) for t in tails
-    ):
-        return ValueInfo("model", qualname, call, name, via="custom", local_class=qualname)
+    if is_model_class_scope(module, local):
+        return ValueInfo("model", qualname, call, name, via="custom", local_class=qualname,
+                         parameter_free=_holds_nothing(module, local), mode_free=_is_mode_free(module, local))
     if "Dataset" in tails or "IterableDataset" in tails:
         return ValueInfo("dataset", qualname, call, name, via="custom", local_class=qualname)
     if any(t.endswith("Trainer") for t in tails):
         return ValueInfo("trainer", qualname, call, name, local_class=qualname)
     return ValueInfo("unknown", qualname, call, name, local_class=qualname)
+
+
+def _plain_module_chain(module: "ModuleModel", local: Scope) -> list[Scope] | None:
+    """The class and its bases of this file when everything else they derive from is plain ``nn.Module``
+    (so the classes' own code shows all they hold); None otherwise."""
+    chain, pending = [], [local]
+    while pending:
+        current = pending.pop()
+        if current in chain:
+            continue
+        if len(chain) > 6:
+            return None
+        chain.append(current)
+        for base in getattr(current.node, "bases", []):
+            qualified = module.qualified_name(base, current.parent) or ""
+            if qualified in module.classes:
+                pending.append(module.classes[qualified])
+            elif qualified not in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                return None
+    return chain
+
+
+def _self_values(chain: list[Scope]) -> list[ast.expr | None]:
+    return [b.value for scope in chain for key, group in scope.bindings.items() if key.startswith("self.") for b in group]
+
+
+def _calls_any(module: "ModuleModel", chain: list[Scope], names: frozenset[str]) -> bool:
+    return any(call_name(call) in names for scope in chain for method in scope.functions.values()
+               for call in method.calls)
+
+
+def _holds_nothing(module: "ModuleModel", local: Scope) -> bool:
+    """A module class that can hold no parameters: plain ``nn.Module`` bases, no ``self.x`` but constants,
+    nothing registered."""
+    chain = _plain_module_chain(module, local)
+    return chain is not None and all(isinstance(v, ast.Constant) for v in _self_values(chain)) \
+        and not _calls_any(module, chain, _REGISTERING)
+
+
+def _is_mode_free(module: "ModuleModel", local: Scope) -> bool:
+    """A module class whose behaviour cannot depend on train/eval mode: plain ``nn.Module`` bases, ``self.x``
+    only constants or mode-free ``torch.nn`` layers, no functional dropout or batch norm, no ``self.training``."""
+    chain = _plain_module_chain(module, local)
+    if chain is None or _calls_any(module, chain, library.MODE_DEPENDENT_FUNCTIONS | _REGISTERING):
+        return False
+    for value in _self_values(chain):
+        if isinstance(value, ast.Constant):
+            continue
+        layer = module.qualified_name(value.func, module.scope_of(value)) if isinstance(value, ast.Call) else None
+        if not (layer or "").startswith("torch.nn.") or layer.rsplit(".", 1)[-1] not in library.MODE_FREE_LAYERS:
+            return False
+    return not any(isinstance(node, ast.Attribute) and node.attr == "training"
+                   for scope in chain for method in scope.functions.values() for node in ast.walk(method.node))
+
+
+def is_model_class_scope(module: "ModuleModel", local: Scope) -> bool:
+    """A class of this module whose bases resolve (transitively) to a model base (``nn.Module``,
+    ``PreTrainedModel``, ``LightningModule``, a library model class)."""
+    return any(library.is_model_base(base) for base in module.class_bases(local))
 
 
 def _classify_library_call(
@@ -252,14 +420,16 @@ def _classify_library_call(
     last = parts[-1]
     owner = parts[-2] if len(parts) > 1 else ""
     root = parts[0]
-    if last == "from_pretrained" or last == "from_config" or last == "from_single_file":
+    if last in _FACTORY_METHODS:
         return _classify_factory(module, qualname, owner, last, call)
-    if qualname.endswith(MODEL_WRAPPERS) or last in ("DataParallel", "DistributedDataParallel"):
+    if qualname.endswith(MODEL_WRAPPERS):
         arg = keyword(call, "model", 0) or keyword(call, "module", 0)
         if arg is not None:
             inner = classify_expression(module, arg, scope, at, depth + 1)
             if inner.kind == "model":
                 return replace(inner, via=inner.via, call=inner.call)
+        if last == "compile":  # torch.compile also compiles plain functions
+            return ValueInfo("unknown", qualname, call, last)
         return ValueInfo("model", qualname, call, last, via="wrapper")
     if last == "get_peft_model" or (root == "peft" and last.startswith("PeftModel")):
         base_expr = keyword(call, "model", 0)
@@ -267,6 +437,10 @@ def _classify_library_call(
         # a new wrapper object whose adapter parameters did not exist before: not an alias
         return ValueInfo("model", qualname, call, base.class_name, via="peft", is_head=base.is_head,
                          checkpoint=base.checkpoint, pretrained=base.pretrained)
+    if library.is_model_factory(qualname):
+        return ValueInfo("model", qualname, call, last, via="factory")
+    if qualname in library.GRAD_FREE_FACTORIES:
+        return ValueInfo("pipeline", qualname, call, last)
     kind = _library_kind(qualname, root, owner, last)
     if kind == "model":
         return ValueInfo("model", qualname, call, last, via="config", is_head=bool(_HEAD_CLASS.search(last)))
@@ -281,7 +455,7 @@ def _library_kind(qualname: str, root: str, owner: str, last: str) -> str | None
         root == "transformers" and last.startswith("get_") and "schedule" in last
     ):
         return "scheduler"
-    if qualname.startswith("torch.optim.") and last[:1].isupper():
+    if (qualname.startswith("torch.optim.") and last[:1].isupper()) or qualname in library.OPTIMIZER_CLASSES:
         return "optimizer"
     if last in ("AdamW", "Adafactor", "AdamW8bit", "PagedAdamW", "PagedAdamW8bit", "Lion", "Adam8bit") and root in (
         "transformers", "bitsandbytes", "torch_optimizer", "apex", "lion_pytorch", "timm"
@@ -307,8 +481,10 @@ def _library_kind(qualname: str, root: str, owner: str, last: str) -> str | None
         return "config"
     if root == "transformers" and ("Tokenizer" in last or last.endswith(("Processor", "FeatureExtractor"))):
         return "tokenizer"
-    if root in _MODEL_LIBRARIES and _MODEL_CLASS.search(last) and last[:1].isupper():
+    if library.is_model_class(qualname):
         return "model"
+    if root in library.MODEL_LIBRARIES and library.pretrained_kind(last) == "pipeline":
+        return "pipeline"  # TextClassificationPipeline(model=..., tokenizer=...)
     return None
 
 
@@ -316,15 +492,18 @@ def _classify_factory(module: "ModuleModel", qualname: str, owner: str, method: 
     """``Cls.from_pretrained(...)`` / ``Cls.from_config(...)``."""
     checkpoint_expr = keyword(call, "pretrained_model_name_or_path", 0)
     checkpoint = resolve_constant(module, checkpoint_expr) if checkpoint_expr is not None and method == "from_pretrained" else UNKNOWN
-    if "Tokenizer" in owner or owner.endswith(("Processor", "FeatureExtractor", "ImageProcessor")):
-        return ValueInfo("tokenizer", qualname, call, owner, via=method, checkpoint=checkpoint)
-    if owner.endswith("Config"):
-        return ValueInfo("config", qualname, call, owner, via=method, checkpoint=checkpoint)
+    local = module.classes.get(qualname.rsplit(".", 1)[0])
+    kind = library.pretrained_kind(owner)
+    if local is not None:  # a class of this file: its bases decide, whatever its name
+        kind = "model" if is_model_class_scope(module, local) else None
+    if kind is None:
+        return ValueInfo("unknown", qualname, call, owner, via=method)  # not a known family: no guess
+    if kind != "model":
+        return ValueInfo(kind, qualname, call, owner, via=method, checkpoint=checkpoint)
     is_head = bool(_HEAD_CLASS.search(owner)) if owner else None
     pretrained = method == "from_pretrained"
     if owner.startswith(("PeftModel", "AutoPeftModel")):
         return ValueInfo("model", qualname, call, owner, via="from_pretrained", checkpoint=checkpoint, pretrained=True)
-    local = module.classes.get(qualname.rsplit(".", 1)[0])
     local_name = local.name if local is not None else None
     return ValueInfo("model", qualname, call, owner, via=method, is_head=is_head, checkpoint=checkpoint,
                      local_class=local_name, pretrained=pretrained)

@@ -261,6 +261,20 @@ class ModuleModel:
             current = self.parents.get(current)
         return current
 
+    def exclusive(self, a: ast.AST, b: ast.AST) -> bool:
+        """``a`` and ``b`` sit in different arms of one ``if``/``elif``/``else``: they never both run."""
+        arms_a, arms_b = self._if_arms(a), self._if_arms(b)
+        return any(node in arms_b and arms_b[node] != arm for node, arm in arms_a.items())
+
+    def _if_arms(self, node: ast.AST) -> dict[ast.AST, str]:
+        arms: dict[ast.AST, str] = {}
+        child = node
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, ast.If) and child is not ancestor.test:
+                arms[ancestor] = "body" if child in ancestor.body else "orelse"
+            child = ancestor
+        return arms
+
     def nodes(self, *types: type) -> list[ast.AST]:
         """Every node of the given types, in source order — use instead of ``ast.walk(module.tree)``."""
         if len(types) == 1:
@@ -466,13 +480,16 @@ class ModuleModel:
         return None
 
     def call_sites(self, function: Scope) -> list[ast.Call]:
-        """Calls in this module that run ``function``."""
+        """Calls in this module that run ``function`` (for ``__init__``, also ``Class(...)``)."""
         cache_key = ("sites", id(function))
         if cache_key not in self._cache:
+            owner = function.class_scope if function.short_name == "__init__" else None
             self._cache[cache_key] = [
                 call
                 for call in self.all_calls
-                if call_name(call) == function.short_name and self.resolve_callee(call) is function
+                if (call_name(call) == function.short_name and self.resolve_callee(call) is function)
+                or (owner is not None and call_name(call) == owner.short_name
+                    and self.classes.get(self.qualified_name(call.func) or "") is owner)
             ]
         return self._cache[cache_key]  # type: ignore[return-value]
 
@@ -514,8 +531,7 @@ class ModuleModel:
 
     @cached_property
     def uses_torch(self) -> bool:
-        """True when the module imports torch or a library built on it (transformers, accelerate, peft ...);
-        only then are unresolved callees named like models (``model(x)``) taken for model calls."""
+        """True when the module imports torch or a library built on it (transformers, accelerate, peft ...)."""
         roots = {name.split(".", 1)[0] for scope in self.scopes() for name in scope.imports.values()}
         return bool(roots & _TORCH_LIBRARIES)
 

@@ -219,6 +219,158 @@ def test_parameters_take_the_kind_their_callers_pass() -> None:
     assert module.binding_of_key("opt", scope).kind == "optimizer"
 
 
+def test_models_are_proven_by_construction_not_by_name() -> None:
+    module = model_of(
+        """
+        import timm
+        import deepspeed
+        import torch
+        from torch import nn
+        from diffusers import DDPMScheduler, DiffusionPipeline, StableDiffusionPipeline, UNet2DConditionModel
+        from peft import PeftModel, get_peft_model
+        from transformers import (AutoImageProcessor, AutoModelForCausalLM, BertForSequenceClassification,
+                                  DataCollatorForLanguageModeling, GenerationConfig, TFAutoModel,
+                                  TokenClassificationPipeline, pipeline)
+        from mylib import build_model, Widget
+
+        class Head(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+
+        class Scale(nn.Module):
+            def forward(self, x):
+                return 2 * x
+
+        class DataModule(LightningDataModule):
+            pass
+
+        lm = AutoModelForCausalLM.from_pretrained("gpt2")
+        clf = BertForSequenceClassification(config)
+        adapted = PeftModel.from_pretrained(lm, "out")
+        unet = UNet2DConditionModel.from_pretrained("sd", subfolder="unet")
+        vit = timm.create_model("vit_base_patch16_224")
+        head = Head()
+        scale = Scale()
+        pipe = DiffusionPipeline.from_pretrained("sd")
+        sd = StableDiffusionPipeline.from_pretrained("sd").to("cuda")
+        classify = pipeline("text-classification")
+        tagger = TokenClassificationPipeline(model=clf, tokenizer=tokenizer)
+        noise = DDPMScheduler.from_pretrained("sd", subfolder="scheduler")
+        processor = AutoImageProcessor.from_pretrained("vit")
+        generation = GenerationConfig.from_pretrained("gpt2")
+        collator = DataCollatorForLanguageModeling(tokenizer)
+        tf_model = TFAutoModel.from_pretrained("bert-base-uncased")
+        guessed = build_model()
+        widget = Widget.from_pretrained("x")
+        data = DataModule()
+        engine, ds_optimizer, _, ds_scheduler = deepspeed.initialize(model=head, config_params={})
+        """
+    )
+    kinds = {b.name: b.kind for b in module.module_scope.bindings.values() for b in b if b.source == "assign"}
+    kinds.update({b.name: b.kind for b in module.module_scope.bindings.get("engine", [])})
+    assert {name for name, kind in kinds.items() if kind == "model"} == {
+        "lm", "clf", "adapted", "unet", "vit", "head", "scale", "engine",
+    }
+    assert kinds["pipe"] == kinds["sd"] == kinds["classify"] == kinds["tagger"] == "pipeline"
+    assert kinds["noise"] == "object" and kinds["generation"] == "config"
+    assert kinds["processor"] == "tokenizer"
+    for name in ("collator", "tf_model", "guessed", "widget", "data"):
+        assert kinds[name] == "unknown", name
+    scope = module.module_scope
+    assert module.binding_of_key("scale", scope).info.parameter_free
+    assert not module.binding_of_key("head", scope).info.parameter_free
+    engine = module.binding_of_key("engine", scope)
+    assert engine.info.via == "engine" and engine.origin().name == "head"
+    assert module.binding_of_key("ds_optimizer", scope).kind == "optimizer"
+
+
+def test_a_pandas_formatted_dataset_slice_is_no_dict() -> None:
+    module = model_of(
+        """
+        from datasets import load_dataset
+        ds = load_dataset("imdb", split="train")
+        ds.set_format("pandas")
+        frame = ds[:]
+        torch_rows = load_dataset("imdb", split="test").with_format("torch")
+        row = torch_rows[0]
+        table = load_dataset("imdb", split="test").with_format("arrow")
+        sliced = table[:10]
+        """
+    )
+    scope = module.module_scope
+    assert module.binding_of_key("frame", scope).kind == "unknown"
+    assert module.binding_of_key("row", scope).kind == "dict"
+    assert module.binding_of_key("sliced", scope).kind == "unknown"
+
+
+def test_closure_steps_deepspeed_engines_and_distributed_contexts() -> None:
+    module = model_of(
+        """
+        import deepspeed
+        import torch
+        import torch.distributed.autograd as dist_autograd
+        from torch.distributed.optim import DistributedOptimizer
+        from transformers import AutoModelForSequenceClassification
+        model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")
+        lbfgs = torch.optim.LBFGS(model.parameters())
+        for x in data:
+            def closure():
+                lbfgs.zero_grad()
+                loss = model(**x).loss
+                loss.backward()
+                return loss
+            lbfgs.step(closure)
+        engine, _, _, _ = deepspeed.initialize(model=model, config_params={})
+        for batch in loader:
+            engine.backward(engine(**batch).loss)
+            engine.step()
+        dist_opt = DistributedOptimizer(torch.optim.SGD, params, lr=0.1)
+        for batch in loader:
+            with dist_autograd.context() as ctx:
+                dist_autograd.backward(ctx, [model(**batch).loss])
+                dist_opt.step(ctx)
+        """
+    )
+    closure_loop, engine_loop, rpc_loop = module.training_loops()
+    assert [e.kind for e in closure_loop.events] == ["zero_grad", "forward", "backward", "step"]
+    assert [e.kind for e in engine_loop.events] == ["forward", "backward", "step", "zero_grad"]
+    assert engine_loop.of_kind("backward")[0].text == "engine(**batch).loss"
+    assert [e.kind for e in rpc_loop.events] == ["zero_grad", "forward", "backward", "step"]
+    assert rpc_loop.of_kind("backward")[0].text == "model(**batch).loss"
+    assert not rpc_loop.of_kind("step")[0].target.info.has_zero_grad
+
+
+def test_backward_slice_and_exclusive_arms() -> None:
+    from ftdoctor.static.analysis_tensors import backpropagated_keys
+
+    module = model_of(
+        """
+        def update(policy, optimizer, rewards):
+            terms = []
+            for log_prob, ret in zip(policy.saved_log_probs, rewards):
+                terms.append(-log_prob * ret)
+            style = 0.0
+            style += sum(terms)
+            total = style + outputs.loss
+            total.backward()
+            logged = []
+            logged.append(total.item())
+
+        if flag:
+            x = {}
+        else:
+            x = make()
+        """
+    )
+    keys = backpropagated_keys(module, module.functions["update"])
+    assert {"total", "style", "terms", "log_prob", "policy.saved_log_probs", "outputs"} <= keys
+    assert "logged" not in keys
+    first, second = module.module_scope.bindings["x"]
+    assert module.exclusive(first.node, second.node)
+    assert not module.exclusive(first.node, module.module_scope.bindings["x"][0].node)
+
+
 def test_dataloader_batches_and_dicts() -> None:
     module = model_of(
         """

@@ -27,6 +27,8 @@ class DictBatchAttributeAccess(StaticRule):
             if read.attr in _DICT_ATTRIBUTES or read.attr.startswith("__"):
                 continue
             binding = module.binding_of(read.value)
+            if binding is not None and module.exclusive(binding.node, read):
+                continue  # bound in the other arm of an if: that value never reaches this read
             why = _why_plain_dict(module, binding) if binding is not None else None
             if why is None:
                 continue

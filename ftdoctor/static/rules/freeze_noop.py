@@ -12,6 +12,7 @@ import ast
 from typing import Iterator
 
 from ftdoctor.findings import Finding
+from ftdoctor.static.analysis_values import ValueInfo
 from ftdoctor.static.model import ModuleModel, keyword
 from ftdoctor.static.modelfacts import assigned_value, describe, is_layer_call, nodes_of_type
 from ftdoctor.static.rule import StaticRule, register_static_rule
@@ -170,9 +171,12 @@ def _is_module(module: ModuleModel, node: ast.AST, depth: int) -> bool:
     if isinstance(node, (ast.Name, ast.Attribute)) and module.value_of(node).kind == "model":
         return True
     if isinstance(node, ast.Attribute):
-        return node.attr not in _PARAMETER_ATTRIBUTES and not node.attr.endswith(("_weight", "_bias")) and _is_module(
-            module, node.value, depth + 1
-        )
+        if node.attr in _PARAMETER_ATTRIBUTES or node.attr.endswith(("_weight", "_bias")):
+            return False
+        owner = module.value_of(node.value) if isinstance(node.value, (ast.Name, ast.Attribute)) else None
+        if owner is not None and owner.kind == "model":
+            return _is_submodule(module, owner, node.attr)
+        return _is_module(module, node.value, depth + 1)
     if isinstance(node, ast.Subscript):
         return _is_module(module, node.value, depth + 1)
     if isinstance(node, ast.Call):
@@ -180,6 +184,19 @@ def _is_module(module: ModuleModel, node: ast.AST, depth: int) -> bool:
     if isinstance(node, ast.Name):
         return _is_module_name(module, node, depth)
     return False
+
+
+def _is_submodule(module: ModuleModel, owner: "ValueInfo", attribute: str) -> bool:
+    """Whether ``owner.attribute`` is proven a module: for a class of this file, by what ``__init__`` binds
+    to ``self.attribute`` (an ``nn.Parameter`` or ``ParameterDict`` is none); for a library model family, its
+    attributes are its submodules; for a model of unknown class (adapters over an unknown base), unsure."""
+    local = module.classes.get(owner.local_class or "")
+    if local is not None:
+        bindings = local.bindings.get(f"self.{attribute}", [])
+        return bool(bindings) and all(
+            b.value is not None and (b.kind == "model" or is_layer_call(module, b.value)) for b in bindings
+        )
+    return owner.class_name is not None and owner.via in ("from_pretrained", "from_config", "config", "peft", "factory")
 
 
 def _is_module_name(module: ModuleModel, node: ast.Name, depth: int) -> bool:

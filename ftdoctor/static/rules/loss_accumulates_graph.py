@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_flow import ACCUMULATE, BACKWARD
-from ftdoctor.static.analysis_tensors import is_graph_loss
+from ftdoctor.static.analysis_tensors import backpropagated_keys, is_graph_loss
 from ftdoctor.static.model import position
 from ftdoctor.static.rule import StaticRule, register_static_rule, span
 
@@ -33,6 +33,8 @@ class LossAccumulatesGraph(StaticRule):
                 if id(event.node) in reported or event.argument is None:
                     continue
                 scope = module.scope_of(event.node)
+                if event.text in backpropagated_keys(module, scope):
+                    continue  # the accumulator is itself a loss term: `.item()` would drop it from training
                 if not is_graph_loss(module, event.argument, scope, position(event.node), backpropagated):
                     continue
                 reported.add(id(event.node))

@@ -20,6 +20,8 @@ class MissingEvalMode(StaticRule):
     def check(self, module: "ModuleModel") -> Iterator[Finding]:
         for loop in module.evaluation_loops():
             for model in _evaluated_models(loop):
+                if model.info.mode_free:
+                    continue  # no dropout or batch norm: eval() would change nothing
                 if _switched_to_eval_in_loop(loop, model) or not _may_be_training(module, loop, model):
                     continue
                 name = model.name

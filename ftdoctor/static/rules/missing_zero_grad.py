@@ -24,6 +24,8 @@ class MissingZeroGrad(StaticRule):
             # a call we cannot see into that receives the optimizer or model may clear them
             if loop.has(ZERO_GRAD) or loop.has(OPAQUE):
                 continue
+            if any(step.target is not None and not step.target.info.has_zero_grad for step in steps):
+                continue  # e.g. DistributedOptimizer: the advice would raise AttributeError
             name = steps[0].text
             yield self.finding(
                 module,

@@ -6,17 +6,13 @@ import ast
 from typing import TYPE_CHECKING, Iterator
 
 from ftdoctor.findings import Finding
+from ftdoctor.static import library
 from ftdoctor.static.model import Binding, Scope, call_name, expr_key, position
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 if TYPE_CHECKING:
     from ftdoctor.static.model import ModuleModel
 
-#: torch.nn layers without parameters: replacing one leaves the optimizer's parameter list intact
-_PARAMETER_FREE = frozenset(
-    {"Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Identity", "ReLU", "GELU", "Tanh", "Sigmoid", "SiLU",
-     "Softmax", "LogSoftmax", "Flatten", "LeakyReLU", "ELU", "Mish", "Softplus", "Hardtanh"}
-)
 
 
 @register_static_rule
@@ -29,9 +25,11 @@ class OptimizerStaleParams(StaticRule):
                 continue  # aliases (accelerator.prepare) capture nothing new
             code_scope = module.scope_of(optimizer.node)
             for key in _captured_models(module, optimizer, code_scope):
-                stale = _first_replacement(module, key, code_scope, optimizer.end_position)
+                stale = _first_replacement(module, key, code_scope, optimizer)
                 if stale is None or _recreated_after(module, optimizer, code_scope, position(stale[0])):
                     continue
+                if _done_before(module, optimizer, code_scope, stale[0]):
+                    continue  # a model reloaded after training has ended (to compare outputs)
                 node, what = stale
                 yield self.finding(
                     module, node,
@@ -66,13 +64,17 @@ def _parameter_owners(module: "ModuleModel", node: ast.AST, scope: Scope, at: tu
 
 
 def _first_replacement(
-    module: "ModuleModel", key: str, scope: Scope, after: tuple[int, int]
+    module: "ModuleModel", key: str, scope: Scope, optimizer: Binding
 ) -> tuple[ast.AST, str] | None:
-    """The first statement after ``after`` in ``scope`` that swaps out ``key``'s parameters."""
+    """The first statement after the optimizer in ``scope`` that swaps out ``key``'s parameters (not one in
+    the other arm of an ``if`` than the optimizer: those never both run)."""
+    after = optimizer.end_position
     candidates: list[tuple[ast.AST, str]] = []
     for bound, bindings in _scope_bindings(scope):
         for binding in bindings:
             if binding.position <= after or module.scope_of(binding.node) is not scope:
+                continue
+            if module.exclusive(binding.node, optimizer.node):
                 continue
             if (bound == key or key.startswith(bound + ".")) and _is_new_model(binding):
                 candidates.append((binding.node, f"`{bound} = {_short(binding.value)}`"))
@@ -93,9 +95,11 @@ def _scope_bindings(scope: Scope) -> Iterator[tuple[str, list[Binding]]]:
 
 
 def _is_new_model(binding: Binding) -> bool:
+    """A model built here, not an alias of one (``model.to(device)``, ``accelerator.prepare(model)``,
+    ``torch.compile(model)`` keep the same parameters whatever the original was built with)."""
     if binding.source not in ("assign", "annassign") or binding.kind != "model":
         return False
-    return binding.info.origin is None or binding.info.via == "peft"
+    return binding.info.origin is None
 
 
 def _creates_parameters(module: "ModuleModel", binding: Binding) -> bool:
@@ -105,7 +109,7 @@ def _creates_parameters(module: "ModuleModel", binding: Binding) -> bool:
         return False
     qualified = module.qualified_name(value.func, module.scope_of(value)) or ""
     if qualified.startswith("torch.nn."):
-        return qualified.rsplit(".", 1)[-1] not in _PARAMETER_FREE
+        return not library.is_parameter_free_layer(qualified)  # replacing a Dropout loses no parameters
     return binding.kind == "model"
 
 
@@ -119,6 +123,38 @@ def _recreated_after(module: "ModuleModel", optimizer: Binding, scope: Scope, at
         call_name(c) == "add_param_group" and position(c) > at and expr_key(c.func.value) == optimizer.name  # type: ignore[attr-defined]
         for c in scope.calls
     )
+
+
+def _done_before(module: "ModuleModel", optimizer: Binding, scope: Scope, replacement: ast.AST) -> bool:
+    """The optimizer stepped (training ran) before ``replacement`` and is never read again: neither after it
+    (``return model, optimizer`` counts) nor in a loop around it. An attribute (``self.optimizer``) may be
+    used anywhere: never done."""
+    if "." in optimizer.name or "[" in optimizer.name:
+        return False
+    loops = [a for a in module.ancestors(replacement) if isinstance(a, (ast.For, ast.AsyncFor, ast.While))
+             and module.scope_of(a) is scope]
+    replaced, used = position(replacement), False
+    for name in module.nodes(ast.Name):
+        if name.id != optimizer.name or not isinstance(name.ctx, ast.Load):  # type: ignore[attr-defined]
+            continue
+        if scope not in module.scope_of(name).lookup_scopes() or position(name) < optimizer.end_position:
+            continue
+        if position(name) > replaced or any(_inside(module, name, loop) for loop in loops):
+            return False
+        used = used or _is_stepped(module, name)
+    return used
+
+
+def _is_stepped(module: "ModuleModel", name: ast.Name) -> bool:
+    """``optimizer.step()`` or ``scaler.step(optimizer)``."""
+    parent = module.parent(name)
+    if isinstance(parent, ast.Attribute) and parent.attr == "step":
+        return isinstance(module.parent(parent), ast.Call)
+    return isinstance(parent, ast.Call) and call_name(parent) == "step" and name in parent.args
+
+
+def _inside(module: "ModuleModel", node: ast.AST, container: ast.AST) -> bool:
+    return any(ancestor is container for ancestor in module.ancestors(node))
 
 
 def _short(node: ast.AST | None) -> str:
