@@ -1,6 +1,6 @@
 """The rule catalogue: one Markdown file per rule under ``rules/``.
 
-Each file starts with YAML front matter (code, slug, kind, severity, summary)
+Each file starts with YAML front matter (code, slug, kind, severity, context, summary)
 followed by ruff-style sections::
 
     ## What it does
@@ -25,6 +25,8 @@ import yaml
 from ftdoctor.findings import Finding, Severity
 
 KINDS = ("static", "runtime")
+#: where a rule applies: ``training-script`` rules (hyper-parameters, hygiene) skip test and benchmark code
+CONTEXTS = ("any", "training-script")
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.S)
 _SECTION = re.compile(r"^## +(.+?)\s*$", re.M)
@@ -47,6 +49,7 @@ class RuleDoc:
     summary: str
     sections: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    context: str = "any"
 
     @property
     def kind_label(self) -> str:
@@ -88,11 +91,14 @@ def parse_rule_file(path: Path) -> RuleDoc:
             summary=str(meta["summary"]).strip(),
             sections=_split_sections(match.group(2)),
             path=path,
+            context=str(meta.get("context", "any")),  # every entry declares it (a test checks)
         )
     except (KeyError, ValueError) as exc:
         raise CatalogueError(f"{path}: bad front matter: {exc}") from exc
     if any(kind not in KINDS for kind in doc.kinds):
         raise CatalogueError(f"{path}: kind must be one of {KINDS}")
+    if doc.context not in CONTEXTS:
+        raise CatalogueError(f"{path}: context must be one of {CONTEXTS}; got {doc.context!r}")
     return doc
 
 

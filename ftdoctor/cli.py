@@ -70,6 +70,9 @@ def rules_command(kind: str | None, output_format: str) -> None:
             click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
 
 
+_CONTEXT_NOTE = {"training-script": " (test and benchmark code is exempt unless check-tests = true)"}
+
+
 @cli.command("explain")
 @click.argument("rule")
 def explain_command(rule: str) -> None:
@@ -85,7 +88,10 @@ def explain_command(rule: str) -> None:
         raise FtdoctorError(f"no rule named {rule!r}; {hint}`ftdoctor rules` lists every slug and code")
     assert doc.path is not None
     body = doc.path.read_text(encoding="utf-8").split("---", 2)[2]
-    header = f"# {doc.code} {doc.slug}\n\n*{doc.kind_label} · default severity {doc.severity.value}*\n\n{doc.summary}\n"
+    header = (
+        f"# {doc.code} {doc.slug}\n\n*{doc.kind_label} · default severity {doc.severity.value} · "
+        f"context {doc.context}{_CONTEXT_NOTE.get(doc.context, '')}*\n\n{doc.summary}\n"
+    )
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown

@@ -15,6 +15,7 @@ from ftdoctor.catalogue import make_finding
 from ftdoctor.findings import Finding
 from ftdoctor.settings import Settings
 from ftdoctor.static import rules as _rules  # noqa: F401  (registers every rule)
+from ftdoctor.static.context import drop_exempt
 from ftdoctor.static.model import ModuleModel, build_model
 from ftdoctor.static.rule import STATIC_RULES
 
@@ -58,7 +59,7 @@ def _check(source: str, path: str, settings: Settings) -> list[Finding]:
         if slug == PARSE_ERROR or not settings.is_enabled(slug):
             continue
         findings.extend(_run_rule(rule_class(settings.rule_options.get(slug)), module))
-    return settings.apply(findings)
+    return settings.apply(drop_exempt(findings, module, settings))
 
 
 def _build(source: str, path: str) -> ModuleModel:
