@@ -102,6 +102,8 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
         result["properties"]["step"] = finding.step
     if finding.evidence:
         result["properties"]["evidence"] = finding.evidence
+    if finding.cell is not None:
+        result["properties"]["cell"] = finding.cell  # a notebook's startLine counts within this cell
     if finding.path:
         result["locations"] = [{"physicalLocation": _physical_location(finding)}]
     return result
