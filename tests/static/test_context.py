@@ -28,6 +28,7 @@ def loss_of(batch):
 
 
 optimizer = AdamW(model.parameters(), lr=1.0)
+optimizer.step()
 """
 
 
@@ -63,8 +64,8 @@ def test_check_tests_checks_them_like_any_other_code() -> None:
 
 def test_only_functions_named_test_are_exempt_in_an_ordinary_file() -> None:
     body = SCRIPT.replace("optimizer = AdamW(model.parameters(), lr=1.0)\n", "")
-    inside = body + "\n\ndef test_one_step():\n    optimizer = AdamW(model.parameters(), lr=1.0)\n"
-    outside = body + "\n\ndef build():\n    optimizer = AdamW(model.parameters(), lr=1.0)\n"
+    inside = body + "\n\ndef test_one_step():\n    optimizer = AdamW(model.parameters(), lr=1.0)\n    optimizer.step()\n"
+    outside = body + "\n\ndef build():\n    optimizer = AdamW(model.parameters(), lr=1.0)\n    optimizer.step()\n"
     assert "lr-out-of-range" not in rules(inside, "train.py")
     assert "lr-out-of-range" in rules(outside, "train.py")
     assert "lr-out-of-range" in rules(inside, "train.py", Settings(check_tests=True))
