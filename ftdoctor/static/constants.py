@@ -108,11 +108,17 @@ def _resolve_binding(module: "ModuleModel", binding: Binding, depth: int) -> Any
 
 @dataclass(frozen=True)
 class _Site:
-    """An expression that may have produced a value, and where it is evaluated."""
+    """An expression that may have produced a value, and where it is evaluated.
+
+    ``context`` is the chain of calls to this module's functions through which it was reached
+    (innermost last): inside ``def get(split): return ds[split]`` reached from ``get("test")``,
+    ``split`` is that call's argument, not every caller's.
+    """
 
     node: ast.expr
     scope: "Scope"
     at: tuple[int, int]
+    context: tuple[ast.Call, ...] = ()
 
 
 def _agree(values: Iterable[Any]) -> Any:
@@ -169,6 +175,37 @@ def _unpacked_sites(module: "ModuleModel", binding: Binding, depth: int) -> list
     return found
 
 
+def data_identity(module: "ModuleModel", node: ast.AST, at: ast.AST | None = None) -> frozenset[Any]:
+    """What ``node`` holds, as a set comparable across expressions: each producing expression together with the
+    arguments of the calls that led to it. ``get_dataset("train")`` and ``get_dataset("test")`` return the
+    same expression of ``get_dataset`` but are different data; two reads of one variable are the same data.
+    Empty when unknown."""
+    anchor = at or node
+    sites = _producers(module, node, module.scope_of(anchor), position(anchor), 0)
+    return frozenset((id(site.node), tuple(_call_key(module, call) for call in site.context)) for site in sites)
+
+
+def _call_key(module: "ModuleModel", call: ast.Call) -> tuple[Any, ...]:
+    """The values a call binds to its function's parameters (defaults included): constants by value, other
+    expressions by what produces them."""
+    from ftdoctor.static.analysis_values import argument_for  # analysis_values imports this module
+
+    function = module.resolve_callee(call)
+    if function is None:
+        return (id(call),)
+    key = []
+    for param in function.params[1:] if function.is_method else function.params:
+        argument = argument_for(function, param, call)
+        if argument is None:
+            bound = function.bindings.get(param)
+            argument = bound[0].value if bound and bound[0].source == "param" else None
+        value = resolve_constant(module, argument) if argument is not None else None
+        if value is UNKNOWN or isinstance(value, (list, dict)):
+            value = frozenset(id(node) for node in producers(module, argument)) or id(argument)
+        key.append((param, value))
+    return tuple(key)
+
+
 def producers(module: "ModuleModel", node: ast.AST, at: ast.AST | None = None) -> list[ast.expr]:
     """The expressions whose value ``node`` may hold (see :func:`_producers`); empty when unknown.
 
@@ -179,12 +216,15 @@ def producers(module: "ModuleModel", node: ast.AST, at: ast.AST | None = None) -
     return [site.node for site in _producers(module, node, module.scope_of(anchor), position(anchor), 0)]
 
 
-def _producers(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[int, int], depth: int) -> list[_Site]:
+def _producers(
+    module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[int, int], depth: int,
+    context: tuple[ast.Call, ...] = (),
+) -> list[_Site]:
     """The expressions (not references) whose value ``node`` holds.
 
     Follows names and attributes to their assignments and parameters to their call sites'
-    arguments, and replaces calls of this module's functions by their returned expressions.
-    An empty list means "unknown".
+    arguments (only the call in ``context`` when the read was reached through it), and replaces
+    calls of this module's functions by their returned expressions. An empty list means "unknown".
     """
     if depth > _MAX_DEPTH:
         return []
@@ -192,11 +232,11 @@ def _producers(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[i
     if key is not None:
         binding = module.binding_of_key(key, scope, at)
         if binding is None:
-            return [_Site(node, scope, at)] if not isinstance(node, ast.Name) else []  # type: ignore[arg-type]
+            return [_Site(node, scope, at, context)] if not isinstance(node, ast.Name) else []  # type: ignore[arg-type]
         found: list[_Site] = []
         for reaching in _reaching_bindings(module, binding):
-            for site in _binding_sites(module, reaching, depth + 1):
-                expanded = _producers(module, site.node, site.scope, site.at, depth + 1)
+            for site in _bound_sites(module, reaching, depth + 1, context):
+                expanded = _producers(module, site.node, site.scope, site.at, depth + 1, site.context)
                 if not expanded:
                     return []
                 found.extend(expanded)
@@ -207,12 +247,37 @@ def _producers(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[i
             returns = _returned_expressions(module, function)
             found = []
             for returned in returns:
-                expanded = _producers(module, returned, function, position(returned), depth + 1)
+                expanded = _producers(module, returned, function, position(returned), depth + 1, (*context, node))
                 if not expanded:
                     return []
                 found.extend(expanded)
             return found
-    return [_Site(node, scope, at)]  # type: ignore[arg-type]
+    return [_Site(node, scope, at, context)]  # type: ignore[arg-type]
+
+
+def _bound_sites(module: "ModuleModel", binding: Binding, depth: int, context: tuple[ast.Call, ...]) -> list[_Site]:
+    """:func:`_binding_sites` read through ``context``: a parameter of the function the innermost call runs is
+    that call's argument (or the default); other bindings keep the context they were read in."""
+    if binding.source == "param" and context and binding.scope.node is _callee_node(module, context[-1]):
+        from ftdoctor.static.analysis_values import argument_for  # analysis_values imports this module
+
+        call = context[-1]
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
+            return []
+        argument = argument_for(binding.scope, binding.name, call)
+        if argument is not None:
+            return [_Site(argument, module.scope_of(call), position(call), context[:-1])]
+        parent = binding.scope.parent or binding.scope
+        return [_Site(binding.value, parent, binding.position, context[:-1])] if binding.value is not None else []
+    sites = _binding_sites(module, binding, depth)
+    if binding.source == "param":
+        return sites  # read without knowing the caller: every call site, each in its own context
+    return [_Site(site.node, site.scope, site.at, context) for site in sites]
+
+
+def _callee_node(module: "ModuleModel", call: ast.Call) -> ast.AST | None:
+    function = module.resolve_callee(call)
+    return function.node if function is not None else None
 
 
 def _reaching_bindings(module: "ModuleModel", binding: Binding) -> list[Binding]:
