@@ -283,48 +283,34 @@ def _callee_node(module: "ModuleModel", call: ast.Call) -> ast.AST | None:
 def _reaching_bindings(module: "ModuleModel", binding: Binding) -> list[Binding]:
     """``binding`` and the earlier bindings of the same name that may still hold at the read.
 
-    The model resolves a read to the last binding before it; when that binding sits in one
-    arm of an ``if`` (``if c: x = a`` / ``else: x = b``, or an ``if`` without ``else`` after
-    ``x = a``), the other arm's binding (or the one before the ``if``) may be the value too.
+    The model resolves a read to the last binding that reaches it; when that binding sits in an
+    arm that may not run — one arm of an ``if`` (``if c: x = a`` / ``else: x = b``, or an ``if``
+    without ``else`` after ``x = a``), a loop body, a ``try`` body with handlers or a handler —
+    the other arm's binding (or the one before the statement) may be the value too. Bindings in
+    dead arms (``if False:``) are never values.
     """
+    from ftdoctor.static.reachability import branch_arms, is_dead
+
     if binding.source not in ("assign", "annassign"):
         return [binding]
-    arms = _if_arms(module, binding.node)
+    arms = branch_arms(module, binding.node)
     if not arms:
         return [binding]
     found = [binding]
     for earlier in reversed(binding.scope.bindings.get(binding.name, [])):
         if earlier is binding or earlier.position >= binding.position or earlier.source not in ("assign", "annassign"):
             continue
-        earlier_arms = _if_arms(module, earlier.node)
-        shared = arms.keys() & earlier_arms.keys()
-        if any(arms[i] != earlier_arms[i] for i in shared):
-            found.append(earlier)  # the other arm of an if/else
+        if is_dead(module, earlier.node):
             continue
-        if not all(arms[i][1] for i in arms.keys() - shared):  # an if without else may be skipped
+        earlier_arms = branch_arms(module, earlier.node)
+        shared = arms.keys() & earlier_arms.keys()
+        if any(arms[i][0] != earlier_arms[i][0] for i in shared):
+            found.append(earlier)  # the other arm of an if/else, the try body next to a handler
+            continue
+        if not all(arms[i][1] for i in arms.keys() - shared):  # an arm that may not run
             found.append(earlier)
         break
     return found
-
-
-def _if_arms(module: "ModuleModel", node: ast.AST) -> dict[int, tuple[str, bool]]:
-    """For each ``if`` around ``node`` (within its function): which arm holds it, and whether the ``if``
-    has an ``else`` (``(arm, has_else)`` by the ``if`` node's id)."""
-    arms: dict[int, tuple[str, bool]] = {}
-    child: ast.AST = node
-    for ancestor in module.ancestors(node):
-        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            break
-        if isinstance(ancestor, ast.If) and child is not ancestor.test:
-            arm = "body" if child in ancestor.body else "orelse"
-            arms[id(ancestor)] = (arm, bool(ancestor.orelse) and not _is_elif_chain_end(ancestor))
-        child = ancestor
-    return arms
-
-
-def _is_elif_chain_end(node: ast.If) -> bool:
-    """``if``/``elif`` chains end without a final ``else``: the last ``elif`` may be skipped too."""
-    return len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If) and not node.orelse[0].orelse
 
 
 def _returned_expressions(module: "ModuleModel", function: "Scope") -> list[ast.expr]:

@@ -17,6 +17,7 @@ from ftdoctor.findings import Finding
 from ftdoctor.settings import Settings
 from ftdoctor.static import rules as _rules  # noqa: F401  (registers every rule)
 from ftdoctor.static.context import drop_exempt
+from ftdoctor.static.reachability import drop_dead
 from ftdoctor.static.model import ModuleModel, build_model
 from ftdoctor.static.rule import STATIC_RULES
 
@@ -61,7 +62,7 @@ def _check(source: str, path: str, settings: Settings) -> list[Finding]:
         if slug == PARSE_ERROR or not settings.is_enabled(slug):
             continue
         findings.extend(_run_rule(rule_class(settings.rule_options.get(slug)), module))
-    return settings.apply(drop_exempt(findings, module, settings))
+    return settings.apply(drop_exempt(drop_dead(findings, module), module, settings))
 
 
 def _build(source: str, path: str) -> ModuleModel:

@@ -66,3 +66,79 @@ def test_a_parameter_read_through_a_call_is_that_calls_argument() -> None:
     (site,) = data_identity(module, value_named(module, "chosen"))
     assert site[1] == ((("split", "validation"),),)
     assert resolve_constant(module, value_named(module, "chosen")) is not None  # no crash on the same path
+
+
+TRAIN = """
+import torch
+from transformers import AutoModelForSequenceClassification
+
+model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")
+optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+torch.manual_seed(0)
+{block}
+"""
+LOOP = "for batch in loader:\n    model.train()\n    model(**batch).loss.backward()\n    optimizer.step()\n"
+
+
+def rules_in(block: str) -> set[str]:
+    from ftdoctor.static.engine import check_source
+
+    return {f.rule for f in check_source(TRAIN.format(block=block), "train.py") if f.severity.value != "info"}
+
+
+def test_the_dead_arm_of_a_constant_condition_is_not_reported() -> None:
+    indented = textwrap.indent(LOOP, "    ")
+    assert "missing-zero-grad" in rules_in(LOOP)
+    assert "missing-zero-grad" in rules_in("if 1:\n" + indented)
+    assert "missing-zero-grad" not in rules_in("if 0:\n" + indented)
+    assert "missing-zero-grad" not in rules_in("if True:\n    pass\nelse:\n" + indented)
+    assert "missing-zero-grad" not in rules_in("while False:\n" + indented)
+    assert "missing-zero-grad" in rules_in("if flag:\n" + indented)
+
+
+def test_a_binding_in_a_dead_arm_reaches_nothing() -> None:
+    module = module_of("""
+        lr = 2e-5
+        if False:
+            lr = 1.0
+        use(lr)
+    """)
+    assert resolve_constant(module, value_named(module, "lr")) == 2e-5
+
+
+def test_a_binding_before_return_does_not_reach_past_its_block() -> None:
+    module = module_of("""
+        def pick(fast):
+            lr = 2e-5
+            if fast:
+                lr = 1e-3
+                return lr
+            use(lr)
+    """)
+    assert resolve_constant(module, value_named(module, "lr")) == 2e-5
+
+
+def test_loops_and_try_keep_the_earlier_value_reaching() -> None:
+    loop = module_of("""
+        lr = 2e-5
+        for trial in trials:
+            lr = 1e-3
+        use(lr)
+    """)
+    assert resolve_constant(loop, value_named(loop, "lr")) is not None
+    assert repr(resolve_constant(loop, value_named(loop, "lr"))) == "UNKNOWN"  # either value may hold
+    guarded = module_of("""
+        try:
+            lr = load_lr()
+        except OSError:
+            lr = 2e-5
+        use(lr)
+    """)
+    assert repr(resolve_constant(guarded, value_named(guarded, "lr"))) == "UNKNOWN"  # the handler's or load_lr's
+    plain = module_of("""
+        lr = 2e-5
+        with open("x") as handle:
+            lr = 3e-5
+        use(lr)
+    """)
+    assert resolve_constant(plain, value_named(plain, "lr")) == 3e-5
