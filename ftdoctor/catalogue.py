@@ -134,7 +134,7 @@ def make_finding(slug: str, message: str, fix: str, **details: object) -> Findin
     """A finding for ``slug``, with its code and default severity from the catalogue.
 
     ``details`` are the optional Finding fields: path, line, column, end_line,
-    end_column, step, evidence.
+    end_column, step, evidence, cell.
     """
     doc = load_catalogue()[slug]
     return Finding(rule=slug, code=doc.code, severity=doc.severity, message=message, fix=fix, **details)  # type: ignore[arg-type]

@@ -59,6 +59,15 @@ class Finding:
     #: notebooks: the cell (numbered from 1 over all cells) that ``line`` counts within
     cell: int | None = None
 
+    def located_message(self) -> str:
+        """The message, with a notebook finding's ``cell N:`` prefix completed to ``cell N, line L:`` — for
+        formats whose own line field would be read as a line of the .ipynb JSON (GitHub, SARIF)."""
+        if self.cell is None or self.line is None:
+            return self.message
+        prefix = f"cell {self.cell}: "
+        rest = self.message[len(prefix):] if self.message.startswith(prefix) else self.message
+        return f"cell {self.cell}, line {self.line}: {rest}"
+
     def with_severity(self, severity: Severity) -> "Finding":
         return replace(self, severity=severity)
 
