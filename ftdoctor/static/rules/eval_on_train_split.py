@@ -32,6 +32,8 @@ _EVAL_LOADER_NAME = re.compile(r"(^|_)(val|valid|validation|eval|evaluation|test
 _TRAIN_SPLIT = "train"
 #: a string naming held-out data: a split (`validation`) or a file (`data/dev.tsv`, `val.csv`)
 _HELD_OUT_NAME = re.compile(r"(^|[^a-z])(val|valid|validation|dev|test|eval|evaluation|holdout)([^a-z]|$)", re.I)
+#: methods that pick a part of the rows, the usual way to carve a validation set out of "train"
+_SUBSET_METHODS = frozenset({"train_test_split", "select", "shard"})
 _MAX_DEPTH = 8
 
 
@@ -134,11 +136,23 @@ def _reads_training_data(module: ModuleModel, source: _EvalSource, training: lis
         return True
     for loader in training:
         dataset = keyword(loader, "dataset", 0)
-        if dataset is not None and _same_data(module, source.dataset, dataset) and _same_subset(
-            module, sampler, _sampler(loader)
-        ):
+        if dataset is None:
+            continue
+        if _same_data(module, source.dataset, dataset) and _same_subset(module, sampler, _sampler(loader)):
             return True
+        if sampler is None and _sampler(loader) is None and _is_part_of(module, source.dataset, dataset):
+            return True  # a few rows of what the whole training loop reads
     return False
+
+
+def _is_part_of(module: ModuleModel, part: ast.expr, whole: ast.expr) -> bool:
+    """``part`` is ``whole.select(...)``/``whole.shard(...)`` (every producer of it)."""
+    produced = producers(module, part)
+    return bool(produced) and all(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("select", "shard")
+        and _same_data(module, node.func.value, whole)
+        for node in produced
+    )
 
 
 def _sampler(loader: ast.Call) -> ast.expr | None:
@@ -206,6 +220,6 @@ def _produces_train_split(module: ModuleModel, node: ast.expr, depth: int) -> bo
         split = keyword(node, "split")
         if split is not None and call_name(node) == "load_dataset":
             return resolve_constant(module, split) == _TRAIN_SPLIT and not _split_is_meaningless(module, node)
-        if isinstance(node.func, ast.Attribute) and node.func.attr in DATASET_METHODS - {"train_test_split"}:
+        if isinstance(node.func, ast.Attribute) and node.func.attr in DATASET_METHODS - _SUBSET_METHODS:
             return _is_train_split(module, node.func.value, depth + 1)
     return False
