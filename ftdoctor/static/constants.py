@@ -181,8 +181,22 @@ def data_identity(module: "ModuleModel", node: ast.AST, at: ast.AST | None = Non
     same expression of ``get_dataset`` but are different data; two reads of one variable are the same data.
     Empty when unknown."""
     anchor = at or node
-    sites = _producers(module, node, module.scope_of(anchor), position(anchor), 0)
-    return frozenset((id(site.node), tuple(_call_key(module, call) for call in site.context)) for site in sites)
+    return _identity(module, _producers(module, node, module.scope_of(anchor), position(anchor), 0), 0)
+
+
+def _identity(module: "ModuleModel", sites: list[_Site], depth: int) -> frozenset[Any]:
+    keys: set[Any] = set()
+    for site in sites:
+        node = site.node
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and depth < _MAX_DEPTH:
+            # `data["train"]` written twice is one object: the same container, the same key
+            base = _identity(module, _producers(module, node.value, site.scope, site.at, depth + 1, site.context),
+                             depth + 1)
+            if base:
+                keys.add(("item", base, node.slice.value))
+                continue
+        keys.add((id(node), tuple(_call_key(module, call) for call in site.context)))
+    return frozenset(keys)
 
 
 def _call_key(module: "ModuleModel", call: ast.Call) -> tuple[Any, ...]:

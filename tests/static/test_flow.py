@@ -142,3 +142,15 @@ def test_loops_and_try_keep_the_earlier_value_reaching() -> None:
         use(lr)
     """)
     assert resolve_constant(plain, value_named(plain, "lr")) == 3e-5
+
+
+def test_the_same_item_of_the_same_container_is_the_same_data() -> None:
+    module = module_of("""
+        data = load_dataset("imdb")
+        a = data["train"]
+        b = data["train"]
+        c = data["test"]
+        use(a, b, c)
+    """)
+    a, b, c = (data_identity(module, value_named(module, name)) for name in "abc")
+    assert a and a == b and a != c

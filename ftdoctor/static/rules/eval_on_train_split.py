@@ -58,12 +58,13 @@ class EvalOnTrainSplit(StaticRule):
             if evaluation is None or isinstance(evaluation, ast.Dict):
                 continue
             same = training is not None and _same_data(module, evaluation, training)
-            if same or _is_train_split(module, evaluation, 0):
+            part = training is not None and _is_part_of(module, evaluation, training)
+            if same or part or _is_train_split(module, evaluation, 0):
                 yield self.finding(
                     module,
                     evaluation,
                     f"`eval_dataset={describe(module, evaluation)}` (line {evaluation.lineno}) is "
-                    f"{'the training dataset itself' if same else 'the training split'}, so the Trainer's "
+                    f"{'the training dataset itself' if same else 'part of the training dataset' if part else 'the training split'}, so the Trainer's "
                     "evaluation, best-model selection and early stopping measure memorisation",
                     'pass held-out data: eval_dataset=dataset["validation"] (or carve one out with '
                     "dataset[\"train\"].train_test_split(test_size=0.1, seed=0))",
