@@ -303,7 +303,7 @@ def _reaching_bindings(module: "ModuleModel", binding: Binding) -> list[Binding]
     the other arm's binding (or the one before the statement) may be the value too. Bindings in
     dead arms (``if False:``) are never values.
     """
-    from ftdoctor.static.reachability import branch_arms, is_dead
+    from ftdoctor.static.reachability import branch_arms, exits_before, is_dead
 
     if binding.source not in ("assign", "annassign"):
         return [binding]
@@ -314,8 +314,8 @@ def _reaching_bindings(module: "ModuleModel", binding: Binding) -> list[Binding]
     for earlier in reversed(binding.scope.bindings.get(binding.name, [])):
         if earlier is binding or earlier.position >= binding.position or earlier.source not in ("assign", "annassign"):
             continue
-        if is_dead(module, earlier.node):
-            continue
+        if is_dead(module, earlier.node) or exits_before(module, earlier.node, binding.position):
+            continue  # never runs, or its block returns before the read (which comes after `binding`)
         earlier_arms = branch_arms(module, earlier.node)
         shared = arms.keys() & earlier_arms.keys()
         if any(arms[i][0] != earlier_arms[i][0] for i in shared):

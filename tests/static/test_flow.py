@@ -154,3 +154,16 @@ def test_the_same_item_of_the_same_container_is_the_same_data() -> None:
     """)
     a, b, c = (data_identity(module, value_named(module, name)) for name in "abc")
     assert a and a == b and a != c
+
+
+def test_an_arm_that_returns_is_not_an_alternative_value() -> None:
+    module = module_of("""
+        def pick(fast):
+            if fast:
+                lr = 1.0
+                return None
+            else:
+                lr = 2e-5
+            use(lr)
+    """)
+    assert resolve_constant(module, value_named(module, "lr")) == 2e-5
