@@ -88,3 +88,12 @@ def test_the_config_accepts_the_new_range_names(tmp_path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.ftdoctor.lr-range]\nadapters = [1e-5, 1e-2]\n")
     with pytest.raises(SettingsError, match="lora"):
         load_config(None, [str(tmp_path)])
+
+
+def test_adapters_injected_in_place_make_the_model_peft() -> None:
+    source = HEADER.replace("get_peft_model,", "get_peft_model, inject_adapter_in_model,") + (
+        "inject_adapter_in_model(PromptTuningConfig(num_virtual_tokens=8), base)\n"
+        "model = base\nopt = torch.optim.AdamW(base.parameters(), lr=0.3)\n"
+    )
+    assert flagged(source + STEP) == []
+    assert flagged(source.replace("inject_adapter_in_model(", "print(") + STEP) == [7]

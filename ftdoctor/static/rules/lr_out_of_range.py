@@ -64,9 +64,11 @@ PEFT_METHODS: dict[str, str] = {
     "MultitaskPromptTuningConfig": "prompt", "AdaptionPromptConfig": "prompt", "CPTConfig": "prompt",
     "IA3Config": "ia3", "LNTuningConfig": "ia3",
 }
-#: calls that put adapters into the model passed as their first argument, and where they take the config
-_PEFT_WRAPPERS = {"get_peft_model": ("peft_config", 1), "inject_adapter_in_model": ("peft_config", 0),
-                  "get_peft_model_state_dict": None}
+#: calls that put adapters into a model: (model keyword, position), (config keyword, position)
+_PEFT_WRAPPERS: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {
+    "get_peft_model": (("model", 0), ("peft_config", 1)),
+    "inject_adapter_in_model": (("model", 1), ("peft_config", 0)),
+}
 #: schedulers whose own peak learning rate replaces the optimizer's `lr`
 _PEAK_LR_SCHEDULERS = ("OneCycleLR", "CyclicLR")
 
@@ -185,7 +187,9 @@ def _model_kind(module: ModuleModel, owner: ast.expr) -> str | None:
     if info.via == "peft":
         return _peft_family(module, info.call)
     for call in module.calls():  # the model handed to get_peft_model elsewhere has the adapters in place
-        if _callee_name(call) in _PEFT_WRAPPERS and call.args and module.value_of(call.args[0]).call is info.call:
+        wrapper = _PEFT_WRAPPERS.get(_callee_name(call))
+        wrapped = keyword(call, *wrapper[0]) if wrapper else None
+        if wrapped is not None and module.value_of(wrapped).call is info.call:
             return _peft_family(module, call)
     if info.via in ("from_pretrained", "config", "from_config"):
         return "full"
@@ -194,7 +198,7 @@ def _model_kind(module: ModuleModel, owner: ast.expr) -> str | None:
 
 def _peft_family(module: ModuleModel, wrapper: ast.Call) -> str:
     where = _PEFT_WRAPPERS.get(_callee_name(wrapper))
-    config = keyword(wrapper, *where) if where else None
+    config = keyword(wrapper, *where[1]) if where else None
     if config is not None and not isinstance(config, ast.Call):
         found = assigned_value(module, config)
         config = found[0] if found is not None else None
