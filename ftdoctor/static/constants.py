@@ -81,6 +81,8 @@ def _resolve(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[int
         return tuple(values) if isinstance(node, ast.Tuple) else values
     if isinstance(node, ast.Call):
         return _resolve_call(module, node, scope, at, depth)
+    if isinstance(node, ast.IfExp):
+        return _agree(_resolve(module, arm, scope, at, depth + 1) for arm in _if_exp_arms(node))
     key = expr_key(node)
     if key is not None:
         binding = module.binding_of_key(key, scope, at)
@@ -255,6 +257,14 @@ def _producers(
                     return []
                 found.extend(expanded)
         return found
+    if isinstance(node, ast.IfExp):  # `a if cond else b`: either arm (only the live one of a constant condition)
+        found = []
+        for arm in _if_exp_arms(node):
+            expanded = _producers(module, arm, scope, at, depth + 1, context)
+            if not expanded:
+                return []
+            found.extend(expanded)
+        return found
     if isinstance(node, ast.Call):
         function = module.resolve_callee(node, scope)
         if function is not None and function.kind == "function" and not function.is_method:
@@ -267,6 +277,13 @@ def _producers(
                 found.extend(expanded)
             return found
     return [_Site(node, scope, at, context)]  # type: ignore[arg-type]
+
+
+def _if_exp_arms(node: ast.IfExp) -> list[ast.expr]:
+    from ftdoctor.static.reachability import constant_truth
+
+    truth = constant_truth(node.test)
+    return [node.body, node.orelse] if truth is None else [node.body if truth else node.orelse]
 
 
 def _bound_sites(module: "ModuleModel", binding: Binding, depth: int, context: tuple[ast.Call, ...]) -> list[_Site]:

@@ -167,3 +167,14 @@ def test_an_arm_that_returns_is_not_an_alternative_value() -> None:
             use(lr)
     """)
     assert resolve_constant(module, value_named(module, "lr")) == 2e-5
+
+
+def test_a_conditional_expression_holds_either_arm() -> None:
+    module = module_of("""
+        fast = 2e-5 if 1 else 1.0
+        either = 2e-5 if flag else 1.0
+        same = 2e-5 if flag else 2e-5
+        use(fast, either, same)
+    """)
+    values = [resolve_constant(module, value_named(module, name)) for name in ("fast", "either", "same")]
+    assert values[0] == 2e-5 and repr(values[1]) == "UNKNOWN" and values[2] == 2e-5
