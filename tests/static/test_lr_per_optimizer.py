@@ -97,3 +97,13 @@ def test_adapters_injected_in_place_make_the_model_peft() -> None:
     )
     assert flagged(source + STEP) == []
     assert flagged(source.replace("inject_adapter_in_model(", "print(") + STEP) == [7]
+
+
+def test_a_trl_trainer_is_judged_by_its_peft_config() -> None:
+    source = HEADER + (
+        "from trl import SFTTrainer, SFTConfig\n"
+        "args = TrainingArguments(output_dir='o', learning_rate=3e-3)\n"
+        "SFTTrainer(model='gpt2', args=args, peft_config={}).train()\n"
+    )
+    assert flagged(source.format("LoraConfig(r=8)")) == []
+    assert flagged(source.format("LoraConfig(r=8)").replace("3e-3", "5e-2")) == [6]

@@ -104,14 +104,15 @@ class LrOutOfRange(StaticRule):
             optimizer = f"{info.class_name} {subject(module, call, '')}".strip()
             params = keyword(call, "params", 0)
             partial = freezes or _optimises_a_submodule(module, params)
-            trained = _trained_kind(module, _parameter_owners(module, params), peft_file)
+            owners = _parameter_owners(module, params)
+            trained = _trained_kind([_model_kind(module, owner) for owner in owners], peft_file)
             yield from self._check_lr(module, lr_node, family, trained, partial, optimizer)
         for call, _info in calls_of_kind(module, "training_args"):
             lr_node = keyword(call, "learning_rate")
             family = _training_args_family(module, call)
             if lr_node is not None and family is not None:
                 arguments = subject(module, call, "TrainingArguments")
-                trained = _trained_kind(module, _trainer_models(module, call), peft_file)
+                trained = _trained_kind(_trainer_kinds(module, call), peft_file)
                 yield from self._check_lr(
                     module, lr_node, family, trained, freezes, f"the Trainer's optimizer ({arguments})"
                 )
@@ -159,24 +160,24 @@ def _is_parameters_call(node: ast.AST) -> bool:
             and node.func.attr in ("parameters", "named_parameters"))
 
 
-def _trainer_models(module: ModuleModel, arguments: ast.Call) -> list[ast.expr]:
-    """``model=`` of the Trainers built with these TrainingArguments."""
-    models = []
+def _trainer_kinds(module: ModuleModel, arguments: ast.Call) -> list[str | None]:
+    """What the Trainers built with these TrainingArguments train: their ``peft_config=`` (trl) or ``model=``."""
+    kinds: list[str | None] = []
     for call, _info in calls_of_kind(module, "trainer"):
         args = keyword(call, "args", 1)
-        if args is not None and module.value_of(args).call is arguments:
-            model = keyword(call, "model", 0)
-            if model is not None:
-                models.append(model)
-    return models
+        if args is None or module.value_of(args).call is not arguments:
+            continue
+        config, model = keyword(call, "peft_config"), keyword(call, "model", 0)
+        kinds.append(_config_family(module, config) if config is not None else
+                     _model_kind(module, model) if model is not None else None)
+    return kinds
 
 
-def _trained_kind(module: ModuleModel, owners: list[ast.expr], peft_file: bool) -> str:
-    """``full``, a PEFT method family, or — when what is trained cannot be told — ``full`` in a file without
-    PEFT and the widest PEFT range in one with it."""
-    kinds = {_model_kind(module, owner) for owner in owners}
-    if kinds and None not in kinds and len(kinds) == 1:
-        return kinds.pop()  # type: ignore[return-value]
+def _trained_kind(kinds: list[str | None], peft_file: bool) -> str:
+    """``full`` or a PEFT method family when every owner agrees; when what is trained cannot be told, ``full``
+    in a file without PEFT and the widest PEFT range in one with it."""
+    if kinds and None not in kinds and len(set(kinds)) == 1:
+        return kinds[0]  # type: ignore[return-value]
     return "peft" if peft_file else "full"
 
 
@@ -198,7 +199,11 @@ def _model_kind(module: ModuleModel, owner: ast.expr) -> str | None:
 
 def _peft_family(module: ModuleModel, wrapper: ast.Call) -> str:
     where = _PEFT_WRAPPERS.get(_callee_name(wrapper))
-    config = keyword(wrapper, *where[1]) if where else None
+    return _config_family(module, keyword(wrapper, *where[1]) if where else None)
+
+
+def _config_family(module: ModuleModel, config: ast.expr | None) -> str:
+    """The method family of a PEFT config expression (``LoraConfig(...)`` or a name bound to one)."""
     if config is not None and not isinstance(config, ast.Call):
         found = assigned_value(module, config)
         config = found[0] if found is not None else None
