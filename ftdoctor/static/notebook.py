@@ -88,10 +88,11 @@ class NotebookSource:
             end_line=end_line,
             cell=cell.number,
             message=f"cell {cell.number}: {self._cell_lines_in(finding.message, cell)}",
+            fix=self._cell_lines_in(finding.fix, cell),
         )
 
     def _cell_lines_in(self, message: str, home: Cell) -> str:
-        """``(line 139)`` in a message -> the line in its cell, naming the cell when it is another one."""
+        """``(line 139)`` in a message or fix -> the line in its cell, naming the cell when it is another one."""
 
         def readdress(match: re.Match[str]) -> str:
             cell = self.cell_at(int(match.group(1)))

@@ -151,8 +151,10 @@ def test_lines_named_in_a_message_count_within_their_cell() -> None:
     from ftdoctor.catalogue import make_finding
 
     parsed = parse_notebook(notebook(("code", "a = 1\nb = 2\n"), ("code", "c = 3\nd = 4\ne = 5\n")))
-    finding = make_finding("missing-zero-grad", "`x` (line 2) and the loop (line 5)", "fix", path="nb.ipynb", line=4)
+    finding = make_finding("missing-zero-grad", "`x` (line 2) and the loop (line 5)", "move it below line 5",
+                           path="nb.ipynb", line=4)
     mapped = parsed.map_finding(finding)
     assert (mapped.cell, mapped.line) == (2, 2)
     assert mapped.message == "cell 2: `x` (cell 1 line 2) and the loop (line 3)"
+    assert mapped.fix == "move it below line 3"
 
