@@ -1,7 +1,7 @@
 """The rule catalogue: one Markdown file per rule under ``rules/``.
 
-Each file starts with YAML front matter (code, slug, kind, severity, summary, and
-``fix: safe|unsafe|none`` — what ``check --fix`` can do, ``none`` when absent)
+Each file starts with YAML front matter (code, slug, kind, severity, context, summary,
+and ``fix: safe|unsafe|none`` — what ``check --fix`` can do, ``none`` when absent)
 followed by ruff-style sections::
 
     ## What it does
@@ -29,6 +29,8 @@ KINDS = ("static", "runtime")
 #: ``safe``: applied by ``check --fix`` where proven right in context (elsewhere offered
 #: under ``--unsafe-fixes``); ``unsafe``: only with ``--unsafe-fixes``; ``none``: no fix.
 FIX_KINDS = ("safe", "unsafe", "none")
+#: where a rule applies: ``training-script`` rules (hyper-parameters, hygiene) skip test and benchmark code
+CONTEXTS = ("any", "training-script")
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.S)
 _SECTION = re.compile(r"^## +(.+?)\s*$", re.M)
@@ -52,6 +54,7 @@ class RuleDoc:
     sections: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
     fix: str = "none"
+    context: str = "any"
 
     @property
     def kind_label(self) -> str:
@@ -94,6 +97,7 @@ def parse_rule_file(path: Path) -> RuleDoc:
             sections=_split_sections(match.group(2)),
             path=path,
             fix=str(meta.get("fix", "none")),
+            context=str(meta.get("context", "any")),  # every entry declares it (a test checks)
         )
     except (KeyError, ValueError) as exc:
         raise CatalogueError(f"{path}: bad front matter: {exc}") from exc
@@ -103,6 +107,8 @@ def parse_rule_file(path: Path) -> RuleDoc:
         raise CatalogueError(f"{path}: fix must be one of {FIX_KINDS}; got {doc.fix!r}")
     if doc.fix != "none" and "static" not in doc.kinds:
         raise CatalogueError(f"{path}: only static rules have fixes (`check --fix`)")
+    if doc.context not in CONTEXTS:
+        raise CatalogueError(f"{path}: context must be one of {CONTEXTS}; got {doc.context!r}")
     return doc
 
 
@@ -138,7 +144,7 @@ def make_finding(slug: str, message: str, fix: str, **details: object) -> Findin
     """A finding for ``slug``, with its code and default severity from the catalogue.
 
     ``details`` are the optional Finding fields: path, line, column, end_line,
-    end_column, step, evidence.
+    end_column, step, evidence, cell.
     """
     doc = load_catalogue()[slug]
     return Finding(rule=slug, code=doc.code, severity=doc.severity, message=message, fix=fix, **details)  # type: ignore[arg-type]

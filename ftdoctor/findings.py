@@ -37,7 +37,8 @@ FAIL_ON_CHOICES = ("error", "warning", "info", "never")
 class Finding:
     """One diagnosed problem, static or runtime.
 
-    ``path``/``line`` locate the cause in user code when known. Runtime findings
+    ``path``/``line`` locate the cause in user code when known; in a notebook ``line`` counts
+    within ``cell``. Runtime findings
     also carry ``step`` (the optimizer step at which the rule became certain,
     0 = before the first step) and ``evidence`` (measured values, thresholds,
     parameter or module names).
@@ -58,12 +59,23 @@ class Finding:
     #: What a fixer needs beyond the finding's own span (``check --fix``): names and spans
     #: ``(line, column, end_line, end_column)`` of related nodes. Never rendered in reports.
     anchors: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    #: notebooks: the cell (numbered from 1 over all cells) that ``line`` counts within
+    cell: int | None = None
+
+    def located_message(self) -> str:
+        """The message, with a notebook finding's ``cell N:`` prefix completed to ``cell N, line L:`` — for
+        formats whose own line field would be read as a line of the .ipynb JSON (GitHub, SARIF)."""
+        if self.cell is None or self.line is None:
+            return self.message
+        prefix = f"cell {self.cell}: "
+        rest = self.message[len(prefix):] if self.message.startswith(prefix) else self.message
+        return f"cell {self.cell}, line {self.line}: {rest}"
 
     def with_severity(self, severity: Severity) -> "Finding":
         return replace(self, severity=severity)
 
     def sort_key(self) -> tuple[Any, ...]:
-        return (self.path or "", self.line or 0, self.column or 0, self.step or 0, self.code)
+        return (self.path or "", self.cell or 0, self.line or 0, self.column or 0, self.step or 0, self.code)
 
     def to_dict(self, mode: str) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -77,6 +89,8 @@ class Finding:
             value = getattr(self, key)
             if value is not None or mode == "check":
                 data[key] = value
+        if self.cell is not None:
+            data["cell"] = self.cell
         if mode == "run":
             data["step"] = self.step
             data["evidence"] = self.evidence or {}

@@ -1,16 +1,20 @@
 """Jupyter notebooks: code cells joined into one module, findings mapped back to cells.
 
-IPython syntax is not Python: line magics (``%pip install``), cell magics (a cell
-starting with ``%%``), shell escapes (``!ls``, ``files = !ls``) and help queries
-(``obj?``) become blank lines (``pass`` when indented, so blocks stay valid), which
-keeps every line number. Cells are numbered from 1 over all cells, as notebook
-front-ends show them.
+IPython syntax is not Python: line magics (``%pip install``), automagics (``pip install x``,
+``cd data``, ``ls -la`` without the ``%``), cell magics (a cell starting with ``%%``), shell
+escapes (``!ls``, ``files = !ls``) and help queries (``obj?``) become blank lines (``pass``
+when indented, so blocks stay valid), which keeps every line number. The body of a cell magic
+that runs Python (``%%capture``, ``%%time`` ...) is kept when it parses. Cells are numbered from
+1 over all cells, as notebook front-ends show them; a finding is addressed to its cell and the
+line within the cell, and so are the line numbers its message mentions.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import warnings
 from bisect import bisect_right
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,6 +23,18 @@ from ftdoctor.findings import Finding
 
 _MAGIC_LINE = re.compile(r"^\s*(?:[%!]|\w[\w.]*\s*=\s*[%!])")
 _HELP_LINE = re.compile(r"^\s*(?:\?\??\s*[\w.]+|[\w.]+\s*\?\??)\s*$")
+#: IPython's automagics and the shell commands it aliases, used without `%`/`!`: `pip install x`, `cd data`,
+#: `ls -la`, a bare `pwd`. Python never has a name followed by a word, path or flag, so `ls = 1`, `time - t0`
+#: and `cd(x)` stay Python.
+_AUTOMAGIC = re.compile(
+    r"^\s*(?:pip|pip3|conda|mamba|cd|ls|ll|pwd|mkdir|rmdir|cp|mv|rm|cat|less|env|set_env|load_ext|reload_ext|"
+    r"matplotlib|timeit|time|run|who|whos|reset|history|autoreload|alias|pushd|popd|dhist|dirs|man|clear|"
+    r"pinfo|pdef|psource|config|precision|xmode|bookmark|store|tb|debug|pdb)"
+    r"(?:\s*$|\s+(?:-{1,2}[A-Za-z]|[\w./~\\\"'$]))"
+)
+#: cell magics whose body is Python (run with timing, captured output, a profiler or a debugger)
+_PYTHON_CELL_MAGICS = frozenset({"capture", "time", "timeit", "prun", "debug"})
+_LINE_REFERENCE = re.compile(r"\bline (\d+)\b")
 
 
 class InvalidNotebook(Exception):
@@ -30,6 +46,13 @@ class Cell:
     number: int  # 1-based position among all cells
     first_line: int  # 1-based line in the joined source
     source: str
+
+    @property
+    def line_count(self) -> int:
+        return self.source.count("\n")
+
+    def parses(self) -> bool:
+        return _parses(self.source)
 
 
 @dataclass
@@ -58,13 +81,36 @@ class NotebookSource:
         end_line = finding.end_line
         if end_line is not None:
             # a span running past its cell is cut at the cell's last line
-            end_line = min(end_line - offset, max(1, cell.source.count("\n")))
+            end_line = min(end_line - offset, max(1, cell.line_count))
         return replace(
             finding,
             line=finding.line - offset,
             end_line=end_line,
-            message=f"cell {cell.number}: {finding.message}",
+            cell=cell.number,
+            message=f"cell {cell.number}: {self._cell_lines_in(finding.message, cell)}",
+            fix=self._cell_lines_in(finding.fix, cell),
         )
+
+    def _cell_lines_in(self, message: str, home: Cell) -> str:
+        """``(line 139)`` in a message or fix -> the line in its cell, naming the cell when it is another one."""
+
+        def readdress(match: re.Match[str]) -> str:
+            cell = self.cell_at(int(match.group(1)))
+            if cell is None:
+                return match.group(0)
+            line = int(match.group(1)) - cell.first_line + 1
+            return f"line {line}" if cell is home else f"cell {cell.number} line {line}"
+
+        return _LINE_REFERENCE.sub(readdress, message)
+
+    def without_cells(self, dropped: list[Cell]) -> "NotebookSource":
+        """The same notebook with ``dropped`` cells blanked (every other line keeps its number)."""
+        return NotebookSource([
+            replace(cell, source="\n" * cell.line_count) if cell in dropped else cell for cell in self.cells
+        ])
+
+    def unparsable_cells(self) -> list[Cell]:
+        return [cell for cell in self.cells if not cell.parses()]
 
     def cell_lines(self, number: int) -> list[str]:
         cell = next((c for c in self.cells if c.number == number), None)
@@ -119,7 +165,12 @@ def _python_lines(text: str) -> str:
     """The cell with IPython-only lines blanked, ending in a newline."""
     lines = text.splitlines()
     if lines and lines[0].lstrip().startswith("%%"):
-        return "\n" * len(lines)  # a cell magic: the whole cell is another language
+        magic = lines[0].lstrip()[2:].split(maxsplit=1)
+        if magic and magic[0] in _PYTHON_CELL_MAGICS:
+            body = _python_lines("\n".join(lines[1:]))
+            if _parses(body):
+                return "\n" + body
+        return "\n" * len(lines)  # another language (%%bash, %%html ...), or a body that is not Python
     out: list[str] = []
     scanner = _BracketScanner()
     magic_continues = False
@@ -129,13 +180,23 @@ def _python_lines(text: str) -> str:
             magic_continues = line.rstrip().endswith("\\")
             out.append("")
             continue
-        if at_statement_start and (_MAGIC_LINE.match(line) or _HELP_LINE.match(line)):
+        if at_statement_start and (_MAGIC_LINE.match(line) or _HELP_LINE.match(line) or _AUTOMAGIC.match(line)):
             magic_continues = line.rstrip().endswith("\\")
             out.append(_blank(line))
             continue
         scanner.feed(line)
         out.append(line)
     return "".join(f"{line}\n" for line in out)
+
+
+def _parses(source: str) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _blank(line: str) -> str:

@@ -47,6 +47,8 @@ class Settings:
     exclude: list[str] = field(default_factory=list)
     #: per-rule options by slug, e.g. {"lr-out-of-range": {"full": (1e-6, 1e-4)}}
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: check test and benchmark code with the `context: training-script` rules too (`check-tests = true`)
+    check_tests: bool = False
 
     def is_enabled(self, slug: str) -> bool:
         doc = load_catalogue().get(slug)
@@ -55,6 +57,11 @@ class Settings:
         selected = any(_matches(doc, p) for p in self.select)
         ignored = any(_matches(doc, p) for p in self.ignore)
         return selected and not ignored
+
+    def exempts_in_tests(self, slug: str) -> bool:
+        """True when ``slug`` stays silent in test and benchmark code (its context is ``training-script``)."""
+        doc = load_catalogue().get(slug)
+        return not self.check_tests and doc is not None and doc.context == "training-script"
 
     def severity_of(self, slug: str) -> Severity:
         if slug in self.severity_overrides:

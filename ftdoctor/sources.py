@@ -34,10 +34,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 SOURCE_SUFFIXES = (".py", ".ipynb")
 #: Folder names never walked into (a folder named explicitly is still checked).
 SKIPPED_DIRS = frozenset({"__pycache__", "site-packages", "node_modules", "venv", "__pypackages__", "_build"})
-CONFIG_KEYS = ("select", "ignore", "fail-on", "exclude", "severity", "lr-range")
+CONFIG_KEYS = ("select", "ignore", "fail-on", "exclude", "severity", "lr-range", "check-tests")
 #: The names `[tool.ftdoctor.lr-range]` takes. The config schema is core; lr-out-of-range maps
 #: each name to its ranges (``RANGE_NAMES``), and a test keeps the two equal.
-LR_RANGE_NAMES = ("full", "peft", "sgd")
+LR_RANGE_NAMES = ("full", "peft", "lora", "prompt", "ia3", "sgd")
 SEVERITY_NAMES = tuple(s.value for s in Severity)
 
 
@@ -284,6 +284,8 @@ def _validate_table(table: Any, path: Path) -> None:
             _validate_severity_table(value, path)
         if key == "lr-range":
             _validate_lr_range_table(value, path)
+        if key == "check-tests" and not isinstance(value, bool):
+            raise SettingsError(f"{path}: {where}.check-tests must be true or false; got {value!r}")
 
 
 def _expect_string_list(value: Any, where: str) -> None:
@@ -341,6 +343,7 @@ def build_settings(
         severity_overrides=overrides,
         exclude=list(table.get("exclude", [])),
         rule_options={"lr-out-of-range": dict(table["lr-range"])} if "lr-range" in table else {},
+        check_tests=table.get("check-tests", False),
     )
 
 

@@ -161,6 +161,17 @@ def test_run_report_validates_and_unlocated_findings_have_no_locations() -> None
     assert {r["id"] for r in document["runs"][0]["tool"]["driver"]["rules"]} >= {"FTD201", "FTD202"}
 
 
+def test_a_notebook_finding_is_located_by_cell_and_cell_line() -> None:
+    finding = make_finding("missing-zero-grad", "cell 4: gradients are never cleared", "call zero_grad()",
+                           path="nb.ipynb", line=7, column=5, cell=4)
+    document = to_sarif(Report(mode="check", files_checked=1, findings=[finding]))
+    validate(document)
+    (result,) = document["runs"][0]["results"]
+    assert result["message"]["text"].startswith("cell 4, line 7: gradients are never cleared")
+    assert (result["properties"]["cell"], result["properties"]["cellLine"]) == (4, 7)
+    assert "region" not in result["locations"][0]["physicalLocation"]
+
+
 def test_empty_report_is_valid_sarif() -> None:
     document = to_sarif(Report(mode="check", files_checked=0))
     validate(document)

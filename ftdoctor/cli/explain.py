@@ -10,6 +10,9 @@ from ftdoctor.catalogue import load_catalogue, lookup
 from ftdoctor.errors import FtdoctorError
 
 
+_CONTEXT_NOTE = {"training-script": " (test and benchmark code is exempt unless check-tests = true)"}
+
+
 @click.command("explain")
 @click.argument("rule")
 def explain_command(rule: str) -> None:
@@ -26,8 +29,8 @@ def explain_command(rule: str) -> None:
     assert doc.path is not None
     body = doc.path.read_text(encoding="utf-8").split("---", 2)[2]
     fix = {"safe": " · fix: safe (`ftdoctor check --fix`)", "unsafe": " · fix: unsafe (`--fix --unsafe-fixes`)"}
-    header = (f"# {doc.code} {doc.slug}\n\n*{doc.kind_label} · default severity {doc.severity.value}"
-              f"{fix.get(doc.fix, '')}*\n\n{doc.summary}\n")
+    header = (f"# {doc.code} {doc.slug}\n\n*{doc.kind_label} · default severity {doc.severity.value} · "
+              f"context {doc.context}{_CONTEXT_NOTE.get(doc.context, '')}{fix.get(doc.fix, '')}*\n\n{doc.summary}\n")
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown

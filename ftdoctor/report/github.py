@@ -17,10 +17,14 @@ def render(report: Report) -> str:
 
 
 def annotation(finding: Finding) -> str:
-    properties = [f"{key}={escape_property(str(getattr(finding, attr)))}" for key, attr in _LOCATION_KEYS
+    # a notebook's lines count within a cell; GitHub would put them on lines of the .ipynb JSON, so a notebook
+    # finding annotates the file and says "cell N, line L" in its message
+    keys = _LOCATION_KEYS[:1] if finding.cell is not None else _LOCATION_KEYS
+    properties = [f"{key}={escape_property(str(getattr(finding, attr)))}" for key, attr in keys
                   if getattr(finding, attr) is not None]
     properties.append(f"title={escape_property(f'{finding.code} {finding.rule}')}")
-    message = finding.message if finding.step is None else f"step {finding.step}: {finding.message}"
+    located = finding.located_message()
+    message = located if finding.step is None else f"step {finding.step}: {located}"
     return f"::{_COMMAND[finding.severity]} {','.join(properties)}::{escape_data(f'{message} (fix: {finding.fix})')}"
 
 

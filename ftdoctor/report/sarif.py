@@ -93,7 +93,7 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": finding.code,
         "level": _LEVEL[finding.severity],
-        "message": {"text": f"{finding.message}. Fix: {finding.fix}" if finding.fix else finding.message},
+        "message": {"text": f"{finding.located_message()}. Fix: {finding.fix}" if finding.fix else finding.located_message()},
         "properties": {"slug": finding.rule, "severity": finding.severity.value, "fix": finding.fix},
     }
     if finding.code in index:
@@ -102,6 +102,9 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
         result["properties"]["step"] = finding.step
     if finding.evidence:
         result["properties"]["evidence"] = finding.evidence
+    if finding.cell is not None:  # a notebook: the line counts within the cell, not the .ipynb JSON
+        result["properties"]["cell"] = finding.cell
+        result["properties"]["cellLine"] = finding.line
     if finding.path:
         result["locations"] = [{"physicalLocation": _physical_location(finding)}]
     return result
@@ -110,7 +113,7 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
 def _physical_location(finding: Finding) -> dict[str, Any]:
     assert finding.path is not None
     location: dict[str, Any] = {"artifactLocation": _artifact(finding.path)}
-    if finding.line:
+    if finding.line and finding.cell is None:  # a region in a notebook would point into its JSON
         location["region"] = _region(finding, finding.line)
     return location
 

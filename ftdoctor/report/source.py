@@ -2,7 +2,8 @@
 
 Used by the text report (to show the line with a caret) and by baselines (to
 fingerprint findings by their line's text). A notebook finding's line is
-relative to its cell, named by the ``cell N:`` prefix of its message.
+relative to its cell (``Finding.cell``, or the ``cell N:`` prefix of its message in a
+report read back from JSON).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class SourceLines:
         assert finding.path is not None
         if finding.path.lower().endswith(".ipynb"):
             match = _CELL_PREFIX.match(finding.message)
-            return self._cell_lines(finding.path, int(match.group(1))) if match else None
+            cell = finding.cell if finding.cell is not None else int(match.group(1)) if match else None
+            return self._cell_lines(finding.path, cell) if cell is not None else None
         if finding.path not in self._files:
             from ftdoctor.sources import read_text_lines
 

@@ -9,13 +9,17 @@ checked. The engine behind :func:`check_python` is A1's
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ftdoctor.catalogue import make_finding
 from ftdoctor.findings import Finding, Report
 from ftdoctor.settings import Settings
 from ftdoctor.sources import SourceFile, UndecodableSource, decode_python
 from ftdoctor.static.suppressions import Suppressions
+
+if TYPE_CHECKING:
+    from ftdoctor.static.notebook import NotebookSource
 
 #: Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 40
@@ -72,7 +76,23 @@ def check_notebook(data: bytes, path: str, settings: Settings) -> list[Finding]:
     except InvalidNotebook as exc:
         return settings.apply([_parse_error(path, f"cannot be read: {exc}", _FIX_NOTEBOOK)])
     findings = check_python(notebook.source, path, settings)
+    if any(finding.rule == "parse-error" for finding in findings):
+        findings = _check_cell_by_cell(notebook, path, settings) or findings
     return [notebook.map_finding(finding) for finding in findings]
+
+
+def _check_cell_by_cell(notebook: "NotebookSource", path: str, settings: Settings) -> list[Finding]:
+    """One parse-error per cell that does not parse, and the other cells checked together; [] when every
+    cell parses alone (the error spans cells, and the whole-notebook finding stands)."""
+    bad = notebook.unparsable_cells()
+    if not bad:
+        return []
+    findings = check_python(notebook.without_cells(bad).source, path, settings)
+    for cell in bad:  # the cell alone, at its place in the notebook: the engine's own parse-error
+        errors = check_python("\n" * (cell.first_line - 1) + cell.source, path, settings)
+        findings.extend(replace(error, message=error.message.replace("the file", "the cell"))
+                        for error in errors if error.rule == "parse-error")
+    return findings
 
 
 # ----------------------------------------------------------------------------- engine

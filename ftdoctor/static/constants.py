@@ -81,6 +81,8 @@ def _resolve(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[int
         return tuple(values) if isinstance(node, ast.Tuple) else values
     if isinstance(node, ast.Call):
         return _resolve_call(module, node, scope, at, depth)
+    if isinstance(node, ast.IfExp):
+        return _agree(_resolve(module, arm, scope, at, depth + 1) for arm in _if_exp_arms(node))
     key = expr_key(node)
     if key is not None:
         binding = module.binding_of_key(key, scope, at)
@@ -108,11 +110,17 @@ def _resolve_binding(module: "ModuleModel", binding: Binding, depth: int) -> Any
 
 @dataclass(frozen=True)
 class _Site:
-    """An expression that may have produced a value, and where it is evaluated."""
+    """An expression that may have produced a value, and where it is evaluated.
+
+    ``context`` is the chain of calls to this module's functions through which it was reached
+    (innermost last): inside ``def get(split): return ds[split]`` reached from ``get("test")``,
+    ``split`` is that call's argument, not every caller's.
+    """
 
     node: ast.expr
     scope: "Scope"
     at: tuple[int, int]
+    context: tuple[ast.Call, ...] = ()
 
 
 def _agree(values: Iterable[Any]) -> Any:
@@ -169,6 +177,51 @@ def _unpacked_sites(module: "ModuleModel", binding: Binding, depth: int) -> list
     return found
 
 
+def data_identity(module: "ModuleModel", node: ast.AST, at: ast.AST | None = None) -> frozenset[Any]:
+    """What ``node`` holds, as a set comparable across expressions: each producing expression together with the
+    arguments of the calls that led to it. ``get_dataset("train")`` and ``get_dataset("test")`` return the
+    same expression of ``get_dataset`` but are different data; two reads of one variable are the same data.
+    Empty when unknown."""
+    anchor = at or node
+    return _identity(module, _producers(module, node, module.scope_of(anchor), position(anchor), 0), 0)
+
+
+def _identity(module: "ModuleModel", sites: list[_Site], depth: int) -> frozenset[Any]:
+    keys: set[Any] = set()
+    for site in sites:
+        node = site.node
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and depth < _MAX_DEPTH:
+            # `data["train"]` written twice is one object: the same container, the same key
+            base = _identity(module, _producers(module, node.value, site.scope, site.at, depth + 1, site.context),
+                             depth + 1)
+            if base:
+                keys.add(("item", base, node.slice.value))
+                continue
+        keys.add((id(node), tuple(_call_key(module, call) for call in site.context)))
+    return frozenset(keys)
+
+
+def _call_key(module: "ModuleModel", call: ast.Call) -> tuple[Any, ...]:
+    """The values a call binds to its function's parameters (defaults included): constants by value, other
+    expressions by what produces them."""
+    from ftdoctor.static.analysis_values import argument_for  # analysis_values imports this module
+
+    function = module.resolve_callee(call)
+    if function is None:
+        return (id(call),)
+    key = []
+    for param in function.params[1:] if function.is_method else function.params:
+        argument = argument_for(function, param, call)
+        if argument is None:
+            bound = function.bindings.get(param)
+            argument = bound[0].value if bound and bound[0].source == "param" else None
+        value = resolve_constant(module, argument) if argument is not None else None
+        if value is UNKNOWN or isinstance(value, (list, dict)):
+            value = frozenset(id(node) for node in producers(module, argument)) or id(argument)
+        key.append((param, value))
+    return tuple(key)
+
+
 def producers(module: "ModuleModel", node: ast.AST, at: ast.AST | None = None) -> list[ast.expr]:
     """The expressions whose value ``node`` may hold (see :func:`_producers`); empty when unknown.
 
@@ -179,12 +232,15 @@ def producers(module: "ModuleModel", node: ast.AST, at: ast.AST | None = None) -
     return [site.node for site in _producers(module, node, module.scope_of(anchor), position(anchor), 0)]
 
 
-def _producers(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[int, int], depth: int) -> list[_Site]:
+def _producers(
+    module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[int, int], depth: int,
+    context: tuple[ast.Call, ...] = (),
+) -> list[_Site]:
     """The expressions (not references) whose value ``node`` holds.
 
     Follows names and attributes to their assignments and parameters to their call sites'
-    arguments, and replaces calls of this module's functions by their returned expressions.
-    An empty list means "unknown".
+    arguments (only the call in ``context`` when the read was reached through it), and replaces
+    calls of this module's functions by their returned expressions. An empty list means "unknown".
     """
     if depth > _MAX_DEPTH:
         return []
@@ -192,14 +248,22 @@ def _producers(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[i
     if key is not None:
         binding = module.binding_of_key(key, scope, at)
         if binding is None:
-            return [_Site(node, scope, at)] if not isinstance(node, ast.Name) else []  # type: ignore[arg-type]
+            return [_Site(node, scope, at, context)] if not isinstance(node, ast.Name) else []  # type: ignore[arg-type]
         found: list[_Site] = []
         for reaching in _reaching_bindings(module, binding):
-            for site in _binding_sites(module, reaching, depth + 1):
-                expanded = _producers(module, site.node, site.scope, site.at, depth + 1)
+            for site in _bound_sites(module, reaching, depth + 1, context):
+                expanded = _producers(module, site.node, site.scope, site.at, depth + 1, site.context)
                 if not expanded:
                     return []
                 found.extend(expanded)
+        return found
+    if isinstance(node, ast.IfExp):  # `a if cond else b`: either arm (only the live one of a constant condition)
+        found = []
+        for arm in _if_exp_arms(node):
+            expanded = _producers(module, arm, scope, at, depth + 1, context)
+            if not expanded:
+                return []
+            found.extend(expanded)
         return found
     if isinstance(node, ast.Call):
         function = module.resolve_callee(node, scope)
@@ -207,59 +271,77 @@ def _producers(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[i
             returns = _returned_expressions(module, function)
             found = []
             for returned in returns:
-                expanded = _producers(module, returned, function, position(returned), depth + 1)
+                expanded = _producers(module, returned, function, position(returned), depth + 1, (*context, node))
                 if not expanded:
                     return []
                 found.extend(expanded)
             return found
-    return [_Site(node, scope, at)]  # type: ignore[arg-type]
+    return [_Site(node, scope, at, context)]  # type: ignore[arg-type]
+
+
+def _if_exp_arms(node: ast.IfExp) -> list[ast.expr]:
+    from ftdoctor.static.reachability import constant_truth
+
+    truth = constant_truth(node.test)
+    return [node.body, node.orelse] if truth is None else [node.body if truth else node.orelse]
+
+
+def _bound_sites(module: "ModuleModel", binding: Binding, depth: int, context: tuple[ast.Call, ...]) -> list[_Site]:
+    """:func:`_binding_sites` read through ``context``: a parameter of the function the innermost call runs is
+    that call's argument (or the default); other bindings keep the context they were read in."""
+    if binding.source == "param" and context and binding.scope.node is _callee_node(module, context[-1]):
+        from ftdoctor.static.analysis_values import argument_for  # analysis_values imports this module
+
+        call = context[-1]
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
+            return []
+        argument = argument_for(binding.scope, binding.name, call)
+        if argument is not None:
+            return [_Site(argument, module.scope_of(call), position(call), context[:-1])]
+        parent = binding.scope.parent or binding.scope
+        return [_Site(binding.value, parent, binding.position, context[:-1])] if binding.value is not None else []
+    sites = _binding_sites(module, binding, depth)
+    if binding.source == "param":
+        return sites  # read without knowing the caller: every call site, each in its own context
+    return [_Site(site.node, site.scope, site.at, context) for site in sites]
+
+
+def _callee_node(module: "ModuleModel", call: ast.Call) -> ast.AST | None:
+    function = module.resolve_callee(call)
+    return function.node if function is not None else None
 
 
 def _reaching_bindings(module: "ModuleModel", binding: Binding) -> list[Binding]:
     """``binding`` and the earlier bindings of the same name that may still hold at the read.
 
-    The model resolves a read to the last binding before it; when that binding sits in one
-    arm of an ``if`` (``if c: x = a`` / ``else: x = b``, or an ``if`` without ``else`` after
-    ``x = a``), the other arm's binding (or the one before the ``if``) may be the value too.
+    The model resolves a read to the last binding that reaches it; when that binding sits in an
+    arm that may not run — one arm of an ``if`` (``if c: x = a`` / ``else: x = b``, or an ``if``
+    without ``else`` after ``x = a``), a loop body, a ``try`` body with handlers or a handler —
+    the other arm's binding (or the one before the statement) may be the value too. Bindings in
+    dead arms (``if False:``) are never values.
     """
+    from ftdoctor.static.reachability import branch_arms, exits_before, is_dead
+
     if binding.source not in ("assign", "annassign"):
         return [binding]
-    arms = _if_arms(module, binding.node)
+    arms = branch_arms(module, binding.node)
     if not arms:
         return [binding]
     found = [binding]
     for earlier in reversed(binding.scope.bindings.get(binding.name, [])):
         if earlier is binding or earlier.position >= binding.position or earlier.source not in ("assign", "annassign"):
             continue
-        earlier_arms = _if_arms(module, earlier.node)
+        if is_dead(module, earlier.node) or exits_before(module, earlier.node, binding.position):
+            continue  # never runs, or its block returns before the read (which comes after `binding`)
+        earlier_arms = branch_arms(module, earlier.node)
         shared = arms.keys() & earlier_arms.keys()
-        if any(arms[i] != earlier_arms[i] for i in shared):
-            found.append(earlier)  # the other arm of an if/else
+        if any(arms[i][0] != earlier_arms[i][0] for i in shared):
+            found.append(earlier)  # the other arm of an if/else, the try body next to a handler
             continue
-        if not all(arms[i][1] for i in arms.keys() - shared):  # an if without else may be skipped
+        if not all(arms[i][1] for i in arms.keys() - shared):  # an arm that may not run
             found.append(earlier)
         break
     return found
-
-
-def _if_arms(module: "ModuleModel", node: ast.AST) -> dict[int, tuple[str, bool]]:
-    """For each ``if`` around ``node`` (within its function): which arm holds it, and whether the ``if``
-    has an ``else`` (``(arm, has_else)`` by the ``if`` node's id)."""
-    arms: dict[int, tuple[str, bool]] = {}
-    child: ast.AST = node
-    for ancestor in module.ancestors(node):
-        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            break
-        if isinstance(ancestor, ast.If) and child is not ancestor.test:
-            arm = "body" if child in ancestor.body else "orelse"
-            arms[id(ancestor)] = (arm, bool(ancestor.orelse) and not _is_elif_chain_end(ancestor))
-        child = ancestor
-    return arms
-
-
-def _is_elif_chain_end(node: ast.If) -> bool:
-    """``if``/``elif`` chains end without a final ``else``: the last ``elif`` may be skipped too."""
-    return len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If) and not node.orelse[0].orelse
 
 
 def _returned_expressions(module: "ModuleModel", function: "Scope") -> list[ast.expr]:

@@ -9,16 +9,20 @@ from __future__ import annotations
 import ast
 import gc
 import os
+import re
 import warnings
 
 from ftdoctor.catalogue import make_finding
 from ftdoctor.findings import Finding
 from ftdoctor.settings import Settings
 from ftdoctor.static import rules as _rules  # noqa: F401  (registers every rule)
+from ftdoctor.static.context import drop_exempt
+from ftdoctor.static.reachability import drop_dead
 from ftdoctor.static.model import ModuleModel, build_model
 from ftdoctor.static.rule import STATIC_RULES
 
 PARSE_ERROR = "parse-error"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _PARSE_FIX = "fix the syntax error so the file can be checked (run `python -m py_compile FILE` to see it)"
 _NESTING_FIX = "split the deeply nested expression into smaller statements so the file can be analysed"
 
@@ -47,7 +51,7 @@ def _check(source: str, path: str, settings: Settings) -> list[Finding]:
     try:
         module = _build(source, path)
     except SyntaxError as error:
-        return _enabled([_syntax_error_finding(error, path)], settings)
+        return _enabled([_syntax_error_finding(error, path, source)], settings)
     except (RecursionError, MemoryError):
         return _enabled([_nesting_finding(path)], settings)
     except ValueError as error:  # e.g. "source code string cannot contain null bytes"
@@ -58,7 +62,7 @@ def _check(source: str, path: str, settings: Settings) -> list[Finding]:
         if slug == PARSE_ERROR or not settings.is_enabled(slug):
             continue
         findings.extend(_run_rule(rule_class(settings.rule_options.get(slug)), module))
-    return settings.apply(findings)
+    return settings.apply(drop_exempt(drop_dead(findings, module), module, settings))
 
 
 def _build(source: str, path: str) -> ModuleModel:
@@ -83,11 +87,14 @@ def _enabled(findings: list[Finding], settings: Settings) -> list[Finding]:
     return settings.apply(findings)
 
 
-def _syntax_error_finding(error: SyntaxError, path: str) -> Finding:
+def _syntax_error_finding(error: SyntaxError, path: str, source: str) -> Finding:
     line = error.lineno or 1
     column = error.offset or 1
     detail = error.msg or "invalid syntax"
-    text = (error.text or "").strip()
+    # the line from the source we parsed: Python may fill `error.text` by re-reading `path` from disk, which for
+    # a notebook is a line of its JSON
+    lines = _LINE_BREAK.split(source)  # the tokenizer's line breaks (str.splitlines also splits on \f ...)
+    text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
     message = f"cannot parse the file: {detail} (line {line})"
     if text:
         message += f": `{text[:80]}`"

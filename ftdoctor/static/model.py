@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterator
 
+from ftdoctor.static.reachability import exits_before, is_dead
+
 if TYPE_CHECKING:
     from ftdoctor.static.analysis_flow import Loop
     from ftdoctor.static.analysis_values import ValueInfo
@@ -367,9 +369,12 @@ class ModuleModel:
     def binding_of(self, node: ast.AST, at: ast.AST | None = None) -> Binding | None:
         """The binding that ``node`` (a name, ``self.x``, ``a.b`` or ``cfg['k']``) refers to at ``at``.
 
-        The last binding in the same scope that ends before ``at`` wins; a name read in a
-        function but bound in an enclosing scope takes the enclosing scope's last binding
-        before the read, else its first. Returns None for unknown names and for
+        The last binding in the same scope that ends before ``at`` and can reach it wins (one in
+        a dead arm such as ``if False:``, or in a block that returns or raises first, cannot);
+        a name read in a function but bound in an enclosing scope takes the enclosing scope's
+        last binding before the read, else its first. Other bindings that may still hold (the
+        other arm of an ``if``, the value before a loop or ``try``) are
+        :func:`ftdoctor.static.constants` ``_reaching_bindings``. Returns None for unknown names and for
         expressions that are not references.
         """
         key = expr_key(node)
@@ -388,9 +393,19 @@ class ModuleModel:
             return found[-1]
         reaching = [b for b in found if b.end_position <= at]
         if reaching:
-            return reaching[-1]
+            return self._last_reaching(reaching, at) or (found[0] if found[0].scope is not scope else None)
         if found[0].scope is not scope:
             return found[0]
+        return None
+
+    def _last_reaching(self, candidates: list[Binding], at: tuple[int, int]) -> Binding | None:
+        """The last binding that control can carry to ``at``: not in a dead arm (``if False:``), not in a
+        block that returns or raises before ``at``."""
+        for binding in reversed(candidates):
+            if binding.source in ("param", "def", "class", "import"):
+                return binding
+            if not is_dead(self, binding.node) and not exits_before(self, binding.node, at):
+                return binding
         return None
 
     def value_of(self, node: ast.AST, at: ast.AST | None = None) -> "ValueInfo":

@@ -106,3 +106,55 @@ def test_joined_source_keeps_line_numbers() -> None:
     parsed = parse_notebook(notebook(("code", "a = 1\n%time b = 2\n"), ("code", "c = 3")))
     assert parsed.source == "a = 1\n\nc = 3\n"
     assert [(cell.number, cell.first_line) for cell in parsed.cells] == [(1, 1), (2, 3)]
+
+
+@pytest.mark.parametrize("line", ["pip install -q transformers", "cd data", "ls -la", "ls", "pwd",
+                                  "conda install pytorch", "cd ..", "pip3 install 'peft>=0.10'"])
+def test_automagics_are_not_parse_errors(run_check, tmp_path: Path, line: str) -> None:
+    findings = check(run_check, tmp_path, notebook(("code", f"{line}\nimport torch\nINFO()")))["findings"]
+    assert [(f["rule"], f["line"]) for f in findings] == [("seed-not-set", 3)]
+
+
+@pytest.mark.parametrize("line", ["ls = [1, 2]", "time - start", "cd(x)", "pip.main(['install'])", "run = 3"])
+def test_python_that_starts_with_an_automagic_name_stays_python(line: str) -> None:
+    assert parse_notebook(notebook(("code", line))).source == line + "\n"
+
+
+def test_python_cell_magics_keep_their_body(run_check, tmp_path: Path) -> None:
+    text = notebook(("code", "%%capture\nimport torch\nBUG()"), ("code", "%%time\nWARN()"), ("code", "%%bash\nBUG()"))
+    findings = check(run_check, tmp_path, text)["findings"]
+    assert [(f["rule"], f["cell"], f["line"]) for f in findings] == [
+        ("missing-zero-grad", 1, 3), ("train-loader-not-shuffled", 2, 2)]
+
+
+def test_one_bad_cell_is_one_parse_error_and_the_rest_is_checked(run_check, tmp_path: Path) -> None:
+    text = notebook(("code", "x = 1\nBUG()"), ("code", "def broken(:\n    pass"), ("code", "y = (\n"), ("code", "WARN()"))
+    findings = check(run_check, tmp_path, text)["findings"]
+    assert [(f["rule"], f["cell"], f["line"]) for f in findings] == [
+        ("missing-zero-grad", 1, 2), ("parse-error", 2, 1), ("parse-error", 3, 1), ("train-loader-not-shuffled", 4, 1)]
+
+
+def test_every_format_addresses_a_notebook_finding_by_cell_and_cell_line(run_check, tmp_path: Path) -> None:
+    (tmp_path / "nb.ipynb").write_text(notebook(("code", "import os\n"), ("code", "y = 2\nBUG()\n")))
+    finding = json.loads(run_check("check", "--format", "json", "nb.ipynb", cwd=tmp_path).stdout)["findings"][0]
+    assert (finding["cell"], finding["line"], finding["message"]) == (2, 2, "cell 2: marker BUG called")
+    sarif = json.loads(run_check("check", "--format", "sarif", "nb.ipynb", cwd=tmp_path).stdout)
+    result = sarif["runs"][0]["results"][0]
+    assert (result["properties"]["cell"], result["properties"]["cellLine"]) == (2, 2)
+    assert "region" not in result["locations"][0]["physicalLocation"]  # a region would point into the JSON
+    assert result["message"]["text"].startswith("cell 2, line 2: marker BUG called")
+    github = run_check("check", "--format", "github", "nb.ipynb", cwd=tmp_path).stdout
+    assert "::error file=nb.ipynb,title=FTD101 missing-zero-grad::cell 2, line 2: marker BUG called" in github
+
+
+def test_lines_named_in_a_message_count_within_their_cell() -> None:
+    from ftdoctor.catalogue import make_finding
+
+    parsed = parse_notebook(notebook(("code", "a = 1\nb = 2\n"), ("code", "c = 3\nd = 4\ne = 5\n")))
+    finding = make_finding("missing-zero-grad", "`x` (line 2) and the loop (line 5)", "move it below line 5",
+                           path="nb.ipynb", line=4)
+    mapped = parsed.map_finding(finding)
+    assert (mapped.cell, mapped.line) == (2, 2)
+    assert mapped.message == "cell 2: `x` (cell 1 line 2) and the loop (line 3)"
+    assert mapped.fix == "move it below line 3"
+

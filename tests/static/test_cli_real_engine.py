@@ -61,6 +61,7 @@ def test_lr_range_table_widens_the_range(tmp_path) -> None:
         "import torch\nfrom transformers import AutoModelForSequenceClassification\n"
         "model = AutoModelForSequenceClassification.from_pretrained('bert-base-uncased', num_labels=2)\n"
         "opt = torch.optim.AdamW(model.parameters(), lr=5e-4)\n"
+        "train(model, opt)\n"  # handed on: it trains
     )
     args = ["check", str(script), "--select", "lr-out-of-range", "--format", "json"]
     assert CliRunner().invoke(cli, args).exit_code == 1  # default range: 5e-4 is too high

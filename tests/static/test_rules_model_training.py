@@ -45,7 +45,7 @@ PRETRAINED = (
     ],
 )
 def test_lr_out_of_range_triggers(setup: str, optimizer: str) -> None:
-    assert lines(PRETRAINED + setup + "\nopt = " + optimizer + "\n", LR) == [5]
+    assert lines(PRETRAINED + setup + "\nopt = " + optimizer + "\nopt.step()\n", LR) == [5]
 
 
 def test_lr_from_a_dataclass_field_through_a_parameter() -> None:
@@ -91,16 +91,16 @@ def test_lr_from_a_dataclass_field_through_a_parameter() -> None:
     ],
 )
 def test_lr_silent_cases(source: str) -> None:
-    assert findings(source, LR) == []
+    assert findings(source + "train(opt, a, b)\n", LR) == []  # every optimizer handed on: each one trains
 
 
 def test_lr_ranges_are_configurable() -> None:
     wider = Settings(rule_options={LR: {"full": (1e-6, 1e-3)}})
-    assert [f for f in check_source(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-4)\n", "t.py", wider) if f.rule == LR] == []
-    flagged = check_source(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-3)\n", "t.py", wider)
+    assert [f for f in check_source(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-4)\nopt.step()\n", "t.py", wider) if f.rule == LR] == []
+    flagged = check_source(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-3)\nopt.step()\n", "t.py", wider)
     assert [f.line for f in flagged if f.rule == LR] == [4]
     # the default range still flags 5e-4
-    assert lines(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-4)\n", LR) == [4]
+    assert lines(PRETRAINED + "opt = torch.optim.AdamW(model.parameters(), lr=5e-4)\nopt.step()\n", LR) == [4]
 
 
 # --------------------------------------------------------------------------- softmax-before-loss
@@ -427,7 +427,7 @@ def test_lr_head_only_training_may_use_higher_rates_but_not_lower() -> None:
     assert findings(probe, LR) == []
     head = PRETRAINED + "head = torch.nn.Linear(768, 2)\nopt = torch.optim.Adam(head.parameters(), lr=5e-3)\n"
     assert findings(head, LR) == []
-    too_low = PRETRAINED + "opt = torch.optim.AdamW(model.classifier.parameters(), lr=1e-8)\n"
+    too_low = PRETRAINED + "opt = torch.optim.AdamW(model.classifier.parameters(), lr=1e-8)\nopt.step()\n"
     assert lines(too_low, LR) == [4]
 
 

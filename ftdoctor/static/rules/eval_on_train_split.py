@@ -3,8 +3,13 @@
 Evaluation sources are ``Trainer(eval_dataset=...)``, the DataLoaders evaluation loops
 iterate, and DataLoaders named for validation (``val_loader``, ``test_dataloader``...). A
 source is training data when it is ``<dataset>["train"]``, ``load_dataset(..., split="train")``
-(possibly mapped/filtered), or the very dataset a training loop's DataLoader reads. Scoring
-the training set next to a held-out set is normal, so loop-based findings need every
+(possibly mapped/filtered), or the very dataset a training loop's DataLoader reads —
+the same expression with the same arguments bound, so ``get_dataset("train")`` and
+``get_dataset("test")`` are different data. Held-out data is never training data: a split
+or file named like one (``validation``, ``dev.tsv``, ``val.csv``), a part picked by a
+different sampler (``SubsetRandomSampler(val_idx)``), and ``load_dataset(..., data_files=
+"val.csv")["train"]`` (files not mapped to splits always land in "train"). Scoring the
+training set next to a held-out set is normal, so loop-based findings need every
 evaluation source to be training data.
 """
 
@@ -17,7 +22,7 @@ from typing import Iterator
 
 from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_values import DATASET_METHODS
-from ftdoctor.static.constants import producers, resolve_constant
+from ftdoctor.static.constants import data_identity, producers, resolve_constant
 from ftdoctor.static.model import ModuleModel, call_name, keyword
 from ftdoctor.static.modelfacts import assigned_to, calls_of_kind, describe, iterated_expression
 from ftdoctor.static.rule import StaticRule, register_static_rule
@@ -25,6 +30,10 @@ from ftdoctor.static.rule import StaticRule, register_static_rule
 _EVAL_LOADER_NAME = re.compile(r"(^|_)(val|valid|validation|eval|evaluation|test|dev|holdout)(_|$|loader|dataloader|dl)",
                                re.I)
 _TRAIN_SPLIT = "train"
+#: a string naming held-out data: a split (`validation`) or a file (`data/dev.tsv`, `val.csv`)
+_HELD_OUT_NAME = re.compile(r"(^|[^a-z])(val|valid|validation|dev|test|eval|evaluation|holdout)([^a-z]|$)", re.I)
+#: methods that pick a part of the rows, the usual way to carve a validation set out of "train"
+_SUBSET_METHODS = frozenset({"train_test_split", "select", "shard"})
 _MAX_DEPTH = 8
 
 
@@ -49,12 +58,13 @@ class EvalOnTrainSplit(StaticRule):
             if evaluation is None or isinstance(evaluation, ast.Dict):
                 continue
             same = training is not None and _same_data(module, evaluation, training)
-            if same or _is_train_split(module, evaluation, 0):
+            part = training is not None and _is_part_of(module, evaluation, training)
+            if same or part or _is_train_split(module, evaluation, 0):
                 yield self.finding(
                     module,
                     evaluation,
                     f"`eval_dataset={describe(module, evaluation)}` (line {evaluation.lineno}) is "
-                    f"{'the training dataset itself' if same else 'the training split'}, so the Trainer's "
+                    f"{'the training dataset itself' if same else 'part of the training dataset' if part else 'the training split'}, so the Trainer's "
                     "evaluation, best-model selection and early stopping measure memorisation",
                     'pass held-out data: eval_dataset=dataset["validation"] (or carve one out with '
                     "dataset[\"train\"].train_test_split(test_size=0.1, seed=0))",
@@ -120,20 +130,75 @@ def _dataloaders(module: ModuleModel, node: ast.expr) -> Iterator[ast.Call]:
 
 
 def _reads_training_data(module: ModuleModel, source: _EvalSource, training: list[ast.Call]) -> bool:
-    if _is_train_split(module, source.dataset, 0):
+    if _names_held_out(module, source.dataset):
+        return False
+    sampler = _sampler(source.loader)
+    if sampler is None and _is_train_split(module, source.dataset, 0):
         return True
     for loader in training:
         dataset = keyword(loader, "dataset", 0)
-        if dataset is not None and _same_data(module, source.dataset, dataset):
+        if dataset is None:
+            continue
+        if _same_data(module, source.dataset, dataset) and _same_subset(module, sampler, _sampler(loader)):
             return True
+        if sampler is None and _sampler(loader) is None and _is_part_of(module, source.dataset, dataset):
+            return True  # a few rows of what the whole training loop reads
+    return False
+
+
+def _is_part_of(module: ModuleModel, part: ast.expr, whole: ast.expr) -> bool:
+    """``part`` is ``whole.select(...)``/``whole.shard(...)`` (every producer of it)."""
+    produced = producers(module, part)
+    return bool(produced) and all(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("select", "shard")
+        and _same_data(module, node.func.value, whole)
+        for node in produced
+    )
+
+
+def _sampler(loader: ast.Call) -> ast.expr | None:
+    """``DataLoader(ds, sampler=SubsetRandomSampler(val_idx))``: the loader reads the part its sampler picks."""
+    for name, index in (("sampler", 3), ("batch_sampler", 4)):
+        found = keyword(loader, name, index)
+        if found is not None and not (isinstance(found, ast.Constant) and found.value is None):
+            return found
+    return None
+
+
+def _same_subset(module: ModuleModel, first: ast.expr | None, second: ast.expr | None) -> bool:
+    """Both loaders read the same part of their dataset: no sampler, or samplers holding the same indices."""
+    if first is None or second is None:
+        return first is second
+    return _same_data(module, first, second)
+
+
+def _names_held_out(module: ModuleModel, node: ast.expr) -> bool:
+    """A string that builds the data names a held-out split or file (``"validation"``, ``"data/dev.tsv"``)."""
+    for produced in producers(module, node) or [node]:
+        for inner in ast.walk(produced):
+            if isinstance(inner, ast.Constant) and isinstance(inner.value, str) and _HELD_OUT_NAME.search(inner.value):
+                return True
     return False
 
 
 def _same_data(module: ModuleModel, first: ast.expr, second: ast.expr) -> bool:
-    """Both expressions are produced by the very same expression (one dataset object)."""
-    produced_first = {id(node) for node in producers(module, first)}
-    produced_second = {id(node) for node in producers(module, second)}
-    return bool(produced_first) and produced_first == produced_second
+    """Both expressions are produced by the very same expression with the same arguments bound (one dataset
+    object): ``get_dataset("train")`` and ``get_dataset("test")`` are not."""
+    identity = data_identity(module, first)
+    return bool(identity) and identity == data_identity(module, second)
+
+
+def _split_is_meaningless(module: ModuleModel, node: ast.expr) -> bool:
+    """``load_dataset("csv", data_files="val.csv")``: files not given as a split -> file mapping all land in
+    the split "train", whatever they hold, so "train" says nothing about the data."""
+    if not (isinstance(node, ast.Call) and call_name(node) == "load_dataset"):
+        return False
+    files = keyword(node, "data_files")
+    if files is None:
+        return False
+    if isinstance(files, ast.Dict):
+        return False
+    return not isinstance(resolve_constant(module, files), dict)
 
 
 def _is_train_split(module: ModuleModel, node: ast.expr, depth: int) -> bool:
@@ -147,11 +212,15 @@ def _is_train_split(module: ModuleModel, node: ast.expr, depth: int) -> bool:
 def _produces_train_split(module: ModuleModel, node: ast.expr, depth: int) -> bool:
     if isinstance(node, ast.Subscript):
         key = resolve_constant(module, node.slice)
-        return key == _TRAIN_SPLIT and module.value_of(node.value).kind in ("dataset", "unknown", "param")
+        return (
+            key == _TRAIN_SPLIT
+            and module.value_of(node.value).kind in ("dataset", "unknown", "param")
+            and not any(_split_is_meaningless(module, p) for p in producers(module, node.value))
+        )
     if isinstance(node, ast.Call):
         split = keyword(node, "split")
         if split is not None and call_name(node) == "load_dataset":
-            return resolve_constant(module, split) == _TRAIN_SPLIT
-        if isinstance(node.func, ast.Attribute) and node.func.attr in DATASET_METHODS - {"train_test_split"}:
+            return resolve_constant(module, split) == _TRAIN_SPLIT and not _split_is_meaningless(module, node)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in DATASET_METHODS - _SUBSET_METHODS:
             return _is_train_split(module, node.func.value, depth + 1)
     return False
