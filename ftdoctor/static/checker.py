@@ -19,7 +19,7 @@ from ftdoctor.sources import SourceFile, UndecodableSource, decode_python
 from ftdoctor.static.suppressions import Suppressions
 
 if TYPE_CHECKING:
-    from ftdoctor.static.notebook import NotebookSource
+    from ftdoctor.notebook import NotebookSource
 
 #: Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 40

@@ -81,7 +81,7 @@ def test_range_names_in_the_config() -> None:
 
 def test_the_config_accepts_the_new_range_names(tmp_path) -> None:
     from ftdoctor.settings import SettingsError
-    from ftdoctor.static.files import load_config
+    from ftdoctor.sources import load_config
 
     (tmp_path / "pyproject.toml").write_text("[tool.ftdoctor.lr-range]\nlora = [1e-5, 1e-2]\nprompt = [1e-4, 1.0]\n")
     assert load_config(None, [str(tmp_path)]).table["lr-range"]["lora"] == [1e-5, 1e-2]
