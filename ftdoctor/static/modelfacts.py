@@ -47,6 +47,18 @@ def is_transformers_head_model(info: "ValueInfo") -> bool:
     return info.kind == "model" and info.via in _LOADED_VIA and bool(info.is_head)
 
 
+def is_library_model(module: "ModuleModel", info: "ValueInfo", _depth: int = 0) -> bool:
+    """A transformers model (or a peft wrapper of one) whose ``forward`` is the library's, not a custom module's."""
+    if info.kind != "model" or info.via not in _LOADED_VIA or info.local_class:
+        return False
+    qualname = info.qualname or ""
+    if qualname.startswith("peft."):
+        base = keyword(info.call, "model", 0) if info.call is not None else None
+        inner = module.value_of(base) if base is not None and _depth < 3 else None
+        return inner is not None and is_library_model(module, inner, _depth + 1)
+    return qualname.startswith("transformers.")
+
+
 def checkpoint_name(info: "ValueInfo") -> str | None:
     """The checkpoint string a model/tokenizer/config was loaded from, when the source shows it."""
     return info.checkpoint if isinstance(info.checkpoint, str) else None

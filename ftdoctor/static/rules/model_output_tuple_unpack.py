@@ -20,12 +20,9 @@ from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_values import ValueInfo
 from ftdoctor.static.constants import producers
 from ftdoctor.static.model import ModuleModel, keyword
-from ftdoctor.static.modelfacts import describe
+from ftdoctor.static.modelfacts import describe, is_library_model
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
-#: ways a model gets transformers' forward (not a custom module's)
-_LIBRARY_MODEL = ("from_pretrained", "from_config", "config", "peft")
-_LIBRARIES = ("transformers.", "peft.")
 #: dependency files that may pin the transformers version
 _DEPENDENCY_FILES = ("requirements.txt", "requirements-dev.txt", "environment.yml", "environment.yaml",
                      "setup.py", "setup.cfg", "pyproject.toml", "Pipfile")
@@ -109,14 +106,11 @@ def _data_only(module: ModuleModel, mapping: ast.expr) -> bool:
     )
 
 
-def _library_model(module: ModuleModel, info: ValueInfo, depth: int = 0) -> bool:
-    if info.via not in _LIBRARY_MODEL or not (info.qualname or "").startswith(_LIBRARIES) or info.local_class:
+def _library_model(module: ModuleModel, info: ValueInfo) -> bool:
+    if not is_library_model(module, info):
         return False
-    if (info.qualname or "").startswith("peft."):
-        # a peft wrapper forwards to its base model: that one must be a transformers model too
-        base = keyword(info.call, "model", 0) if info.call is not None else None
-        inner = module.value_of(base) if base is not None and depth < 3 else None
-        return inner is not None and inner.kind == "model" and _library_model(module, inner, depth + 1)
+    while (info.qualname or "").startswith("peft.") and info.call is not None:  # judge the transformers model inside
+        info = module.value_of(keyword(info.call, "model", 0))  # type: ignore[arg-type]
     if info.call is not None and any(kw.arg in ("return_dict", None) for kw in info.call.keywords):
         return False
     config = keyword(info.call, "config") if info.call is not None else None
