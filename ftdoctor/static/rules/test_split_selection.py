@@ -161,11 +161,7 @@ def _derives_from_test(module: ModuleModel, node: ast.expr, depth: int) -> bool:
     if isinstance(node, ast.Subscript):
         key = resolve_constant(module, node.slice)
         if key == _TEST_SPLIT:
-            base = node.value
-            carved = isinstance(base, ast.Call) and call_name(base) == "train_test_split"
-            return not carved and not any(
-                isinstance(p, ast.Call) and call_name(p) == "train_test_split" for p in producers(module, base)
-            )
+            return _loaded_splits(module, node.value, depth)
         if key in _OTHER_SPLITS:
             return False
         return _is_test_data(module, node.value, depth)  # a column of test data
@@ -201,6 +197,28 @@ def _derives_from_test(module: ModuleModel, node: ast.expr, depth: int) -> bool:
                                                                     "from_list", "DataFrame", "tensor", "array"):
         return _is_test_data(module, data, depth)
     return False
+
+
+def _loaded_splits(module: ModuleModel, node: ast.expr, depth: int) -> bool:
+    """``node`` is a DatasetDict as ``load_dataset`` returned it (possibly mapped): its "test" is the dataset's own
+    test split. Anything else — ``train_test_split``'s carved halves, a helper's result the file does not show —
+    may name a validation set "test", so it proves nothing."""
+    if depth > _MAX_DEPTH:
+        return False
+    sources = producers(module, node) or ([node] if isinstance(node, ast.Call) else [])
+    if not sources:
+        return False
+    for source in sources:
+        if not isinstance(source, ast.Call):
+            return False
+        name = call_name(source) or ""
+        if name == "load_dataset" and (module.qualified_name(source.func) or "").startswith("datasets"):
+            continue
+        if name in DATASET_METHODS - {"train_test_split"} and isinstance(source.func, ast.Attribute):
+            if _loaded_splits(module, source.func.value, depth + 1):
+                continue
+        return False
+    return True
 
 
 def _is_path_constant_test(module: ModuleModel, node: ast.expr) -> bool:
