@@ -354,6 +354,8 @@ def _config_container(module: "ModuleModel", node: ast.AST, scope: "Scope", at: 
     and nested sections of those (``cfg["train"]``, ``cfg.train``)."""
     if depth > _MAX_DEPTH:
         return UNKNOWN
+    if isinstance(node, ast.Name):
+        return _hydra_config(module, node, scope, at)
     if isinstance(node, ast.Attribute):
         if module.qualified_name(node, scope) == "wandb.config" or (node.attr == "config" and _is_wandb_run(module, node.value)):
             return _wandb_config(module, depth)
@@ -372,6 +374,24 @@ def _config_container(module: "ModuleModel", node: ast.AST, scope: "Scope", at: 
         path = _resolve(module, stream, scope, at, depth + 1) if name.startswith("omegaconf") else _opened_path(
             module, stream, scope, at, depth)
         return _yaml_document(module.path, path) if isinstance(path, str) else UNKNOWN
+    return UNKNOWN
+
+
+def _hydra_config(module: "ModuleModel", node: ast.Name, scope: "Scope", at: tuple[int, int]) -> Any:
+    """``cfg`` in ``@hydra.main(config_path="conf", config_name="train") def main(cfg)``: conf/train.yaml beside
+    the script, when it composes nothing (a ``defaults`` list merges other files, which is not followed)."""
+    binding = module.binding_of_key(node.id, scope, at)
+    function = binding.scope if binding is not None and binding.source == "param" else None
+    if function is None or function.kind != "function" or not function.params or function.params[0] != node.id:
+        return UNKNOWN
+    for decorator in function.decorators:
+        if isinstance(decorator, ast.Call) and module.qualified_name(decorator.func) == "hydra.main":
+            folder = resolve_constant(module, keyword(decorator, "config_path", 0))
+            name = resolve_constant(module, keyword(decorator, "config_name", 1))
+            if not isinstance(folder, str) or not isinstance(name, str):
+                return UNKNOWN
+            document = _yaml_document(module.path, f"{folder}/{name}" + ("" if name.endswith(".yaml") else ".yaml"))
+            return UNKNOWN if isinstance(document, dict) and "defaults" in document else document
     return UNKNOWN
 
 
