@@ -390,7 +390,8 @@ def _hydra_config(module: "ModuleModel", node: ast.Name, scope: "Scope", at: tup
             name = resolve_constant(module, keyword(decorator, "config_name", 1))
             if not isinstance(folder, str) or not isinstance(name, str):
                 return UNKNOWN
-            document = _yaml_document(module.path, f"{folder}/{name}" + ("" if name.endswith(".yaml") else ".yaml"))
+            suffix = "" if Path(name).suffix in (".yaml", ".yml") else ".yaml"
+            document = _yaml_document(module.path, f"{folder}/{name}{suffix}")
             return UNKNOWN if isinstance(document, dict) and "defaults" in document else document
     return UNKNOWN
 
