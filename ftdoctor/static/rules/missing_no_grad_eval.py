@@ -52,8 +52,8 @@ class MissingNoGradEval(StaticRule):
         if not module.training_loops():
             scopes.append(module.module_scope)
         for scope in scopes:
-            if _wants_gradients(module, scope):
-                continue
+            if not any(call_name(c) == "eval" and not c.args for c in scope.calls) or _wants_gradients(module, scope):
+                continue  # cheap filter first: the shape needs a `.eval()` call in this very scope
             event = _forward_after_eval(module, scope)
             if event is None:
                 continue

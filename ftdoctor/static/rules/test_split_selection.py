@@ -64,11 +64,7 @@ class TestSplitSelection(StaticRule):
             )
 
     def _check_loops(self, module: ModuleModel) -> Iterator[Finding]:
-        for statement in module.nodes(ast.If):
-            assert isinstance(statement, ast.If)
-            action = _selection_action(statement)
-            if action is None:
-                continue
+        for statement, action in _selecting_ifs(module).items():
             score = _test_score(module, statement)
             if score is None or not _inside_training_loop(module, statement):
                 continue
@@ -99,14 +95,22 @@ def _trainer_selection(module: ModuleModel, trainer: ast.Call) -> str | None:
     return None
 
 
-def _selection_action(statement: ast.If) -> str | None:
-    """What the ``if`` does with a better score: keep/save the model, or stop training."""
-    for node in [n for part in (statement.body, statement.orelse) for s in part for n in ast.walk(s)]:
-        if isinstance(node, ast.Break):
-            return "when training stops (early stopping)"
-        if isinstance(node, ast.Call) and call_name(node) in _SELECTING_CALLS:
-            return "which model is kept"
-    return None
+def _selecting_ifs(module: ModuleModel) -> dict[ast.If, str]:
+    """Every ``if`` whose arms keep/save the model or stop training, with what they do (one pass over the
+    breaks and saving calls, marking the ``if`` statements around them)."""
+    found: dict[ast.If, str] = {}
+    actions: list[tuple[ast.AST, str]] = [(node, "when training stops (early stopping)") for node in module.nodes(ast.Break)]
+    actions += [(call, "which model is kept") for call in module.calls() if call_name(call) in _SELECTING_CALLS]
+    for node, action in actions:
+        child: ast.AST = node
+        for ancestor in module.ancestors(node):
+            if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                break
+            if isinstance(ancestor, ast.If) and child is not ancestor.test:
+                if found.get(ancestor) != "when training stops (early stopping)":
+                    found[ancestor] = action
+            child = ancestor
+    return found
 
 
 def _test_score(module: ModuleModel, statement: ast.If) -> tuple[str, ast.AST] | None:
