@@ -17,7 +17,7 @@ from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_flow import BACKWARD, LOOP_NODES, SCHED_STEP, STEP, Loop
 from ftdoctor.static.constants import resolve_constant
 from ftdoctor.static.model import Binding, ModuleModel, Scope, call_name, expr_key, keyword
-from ftdoctor.static.modelfacts import calls_of_kind, describe
+from ftdoctor.static.modelfacts import calls_of_kind, dataloader_calls, describe, iterated_expression
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 _STATEMENT_LOOPS = (ast.For, ast.AsyncFor, ast.While)
@@ -106,11 +106,24 @@ def _unconditional_loop(module: ModuleModel, node: ast.AST) -> ast.AST | None:
     """The innermost loop around ``node`` in its function, when nothing but ``with`` blocks lies between."""
     for ancestor in module.ancestors(node):
         if isinstance(ancestor, _STATEMENT_LOOPS):
-            return ancestor
+            return ancestor if _repeats_training(module, ancestor) else None
         if isinstance(ancestor, (ast.If, ast.Try, ast.Match, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
                                  ast.ClassDef, ast.IfExp, ast.BoolOp, *LOOP_NODES)):
             return None
     return None
+
+
+def _repeats_training(module: ModuleModel, loop: ast.AST) -> bool:
+    """An epoch loop (``while``, ``for _ in range(n)``, also under ``tqdm``/``trange``) or a loop over batches —
+    not a loop over a collection of tasks, datasets or configurations, where a fresh optimizer may be the point."""
+    if isinstance(loop, ast.While):
+        return True
+    iterable = iterated_expression(module, loop.iter)  # type: ignore[attr-defined]
+    if isinstance(iterable, ast.Call) and (module.qualified_name(iterable.func) or "").rsplit(".", 1)[-1] in (
+        "range", "trange"
+    ):
+        return True
+    return any(True for _ in dataloader_calls(module, loop.iter))  # type: ignore[attr-defined]
 
 
 def _inside_loop(module: ModuleModel, node: ast.AST, stop: ast.AST) -> bool:
