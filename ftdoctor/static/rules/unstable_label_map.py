@@ -133,12 +133,30 @@ def _is_set(module: ModuleModel, node: ast.expr) -> bool:
 
 
 def _numbers_only(module: ModuleModel, node: ast.expr) -> bool:
-    """A set whose elements are evidently numbers (int/float hashes are not salted)."""
+    """A set whose elements are evidently numbers (int/float hashes are not salted): int literals,
+    ``set(range(n))``, ``set(map(int, xs))``, ``set(col.astype(int))``, ``{int(x) for x in xs}``."""
     if isinstance(node, ast.Set):
         return all(isinstance(e, ast.Constant) and isinstance(e.value, (int, float)) for e in node.elts)
+    if isinstance(node, ast.SetComp):
+        return _numeric(module, node.elt)
     if isinstance(node, ast.Call) and node.args:
-        inner = node.args[0]
-        return isinstance(inner, ast.Call) and _called(module, inner) == "range"
+        return _numeric(module, node.args[0])
+    return False
+
+
+def _numeric(module: ModuleModel, node: ast.expr) -> bool:
+    """Values that are numbers by construction."""
+    if not isinstance(node, ast.Call):
+        return isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
+    name = module.qualified_name(node.func)
+    if name in ("range", "int", "float", "len"):
+        return True
+    if name == "map" and node.args:
+        return module.qualified_name(node.args[0]) in ("int", "float")
+    if isinstance(node.func, ast.Attribute) and node.func.attr == "astype" and node.args:
+        return module.qualified_name(node.args[0]) in ("int", "float") or (
+            isinstance(node.args[0], ast.Constant) and str(node.args[0].value).startswith(("int", "float"))
+        )
     return False
 
 
