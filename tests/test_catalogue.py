@@ -43,3 +43,16 @@ def test_seed_not_set_is_info() -> None:
 def test_lookup_by_slug_and_code() -> None:
     assert lookup("missing-zero-grad") is lookup("ftd101") is lookup("FTD101")
     assert lookup("no-such-rule") is None
+
+
+CONTRACT_STATIC_0_2 = """test-split-selection model-output-tuple-unpack metric-args-swapped best-state-by-reference
+optimizer-recreated-in-loop argparse-type-bool unknown-param-group-key unstable-label-map missing-attention-mask
+head-not-trained""".split()
+
+
+def test_static_rules_added_in_0_2_are_catalogued_with_their_codes() -> None:
+    catalogue = load_catalogue()
+    for slug in CONTRACT_STATIC_0_2:
+        assert "static" in catalogue[slug].kinds, slug
+    codes = {catalogue[slug].code for slug in CONTRACT_STATIC_0_2}
+    assert codes == {f"FTD{n}" for n in range(126, 136)}, codes

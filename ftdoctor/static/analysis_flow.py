@@ -566,6 +566,8 @@ class _Walker:
             target = self.resolve(receiver, frame, call)
             if (target is not None and target.kind == "trainer") or _last_name(receiver).endswith("trainer"):
                 return True
+            if target is not None and self._own_method(target, name):
+                return False  # a project class's own train()/eval(): followed as a call, not a mode switch
             off = name == "eval" or bool(call.args and isinstance(call.args[0], ast.Constant) and call.args[0].value is False)
             off = off or any(kw.arg == "mode" and isinstance(kw.value, ast.Constant) and kw.value.value is False
                              for kw in call.keywords)
@@ -584,6 +586,12 @@ class _Walker:
                 self.emit(ACCUMULATE, call, None, key, *context, argument=call.args[0])
             return False
         return False
+
+    def _own_method(self, target: Binding, name: str) -> bool:
+        """``target`` is an instance of a class of this module that is not a model and defines ``name`` itself."""
+        info = target.info
+        owner = self.module.classes.get(info.local_class or "")
+        return owner is not None and info.kind != "model" and self.module.method_of(owner, name) is not None
 
     def _step_call(self, call: ast.Call, receiver: ast.expr, text: str, context: tuple) -> bool:
         """A ``step()`` by what its receiver is; a receiver nothing is known about (a parameter no caller

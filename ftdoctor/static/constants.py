@@ -12,9 +12,11 @@ from __future__ import annotations
 import ast
 import operator
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ftdoctor.static.model import Binding, expr_key, keyword, position
+from ftdoctor.static.model import Binding, call_name, expr_key, keyword, position
 
 if TYPE_CHECKING:
     from ftdoctor.static.model import ModuleModel, Scope
@@ -389,10 +391,14 @@ def _resolve_container(module: "ModuleModel", node: ast.AST, scope: "Scope", at:
                 continue
             key = _resolve(module, key_node, scope, at, depth + 1)
             if key is not UNKNOWN:
-                result[key] = _resolve(module, value_node, scope, at, depth + 1)
+                nested = isinstance(value_node, ast.Dict)  # a config section: {"optim": {"lr": 3e-5}}
+                result[key] = (_resolve_container if nested else _resolve)(module, value_node, scope, at, depth + 1)
         return result
     if isinstance(node, ast.Call) and module.qualified_name(node.func, scope) == "dict":
         return {kw.arg: _resolve(module, kw.value, scope, at, depth + 1) for kw in node.keywords if kw.arg}
+    external = _config_container(module, node, scope, at, depth)
+    if external is not UNKNOWN:
+        return external
     if expr_key(node) is None and not isinstance(node, ast.Call):
         return UNKNOWN
     sites = _producers(module, node, scope, at, depth + 1)
@@ -406,7 +412,140 @@ def _resolve_attribute(module: "ModuleModel", node: ast.Attribute, scope: "Scope
     if expr_key(node.value) is None and not isinstance(node.value, ast.Call):
         return UNKNOWN
     sites = _producers(module, node.value, scope, at, depth + 1)
-    return _agree(_attribute_of(module, site, node.attr, depth) for site in sites)
+    value = _agree(_attribute_of(module, site, node.attr, depth) for site in sites)
+    if value is UNKNOWN:  # cfg.lr on an OmegaConf / wandb / YAML config
+        container = _config_container(module, node.value, scope, at, depth + 1)
+        if isinstance(container, dict) and node.attr in container:
+            return container[node.attr]
+    return value
+
+
+#: calls that wrap a dict into an attribute-access config with the same entries
+_DICT_WRAPPERS = frozenset({"omegaconf.OmegaConf.create", "easydict.EasyDict", "addict.Dict", "munch.Munch",
+                            "munch.munchify", "types.SimpleNamespace"})
+#: calls that parse a YAML document (their first argument: a stream, a path for OmegaConf.load)
+_YAML_LOADERS = frozenset({"yaml.safe_load", "yaml.load", "yaml.full_load", "yaml.unsafe_load",
+                           "omegaconf.OmegaConf.load"})
+#: anything that changes wandb.config after wandb.init (sweeps override it per run)
+_WANDB_OVERRIDES = frozenset({"wandb.agent", "wandb.sweep", "wandb.config.update", "wandb.config.setdefaults"})
+
+
+def _config_container(module: "ModuleModel", node: ast.AST, scope: "Scope", at: tuple[int, int], depth: int) -> Any:
+    """Experiment configs the literals of this file do not show directly: ``wandb.config`` (what
+    ``wandb.init(config=...)`` was given), ``OmegaConf.create(d)``, YAML files loaded by a literal path,
+    and nested sections of those (``cfg["train"]``, ``cfg.train``)."""
+    if depth > _MAX_DEPTH:
+        return UNKNOWN
+    if isinstance(node, ast.Name):
+        return _hydra_config(module, node, scope, at)
+    if isinstance(node, ast.Attribute):
+        if module.qualified_name(node, scope) == "wandb.config" or (node.attr == "config" and _is_wandb_run(module, node.value)):
+            return _wandb_config(module, depth)
+        section = _resolve_container(module, node.value, scope, at, depth + 1)
+        return _section(section, node.attr)
+    if isinstance(node, ast.Subscript):
+        section = _resolve_container(module, node.value, scope, at, depth + 1)
+        return _section(section, _resolve(module, node.slice, scope, at, depth + 1))
+    if not isinstance(node, ast.Call) or not node.args:
+        return UNKNOWN
+    name = module.qualified_name(node.func, scope) or ""
+    if name in _DICT_WRAPPERS:
+        return _resolve_container(module, node.args[0], scope, at, depth + 1)
+    if name in _YAML_LOADERS:
+        stream = node.args[0]
+        path = _resolve(module, stream, scope, at, depth + 1) if name.startswith("omegaconf") else _opened_path(
+            module, stream, scope, at, depth)
+        return _yaml_document(module.path, path) if isinstance(path, str) else UNKNOWN
+    return UNKNOWN
+
+
+def _hydra_config(module: "ModuleModel", node: ast.Name, scope: "Scope", at: tuple[int, int]) -> Any:
+    """``cfg`` in ``@hydra.main(config_path="conf", config_name="train") def main(cfg)``: conf/train.yaml beside
+    the script, when it composes nothing (a ``defaults`` list merges other files, which is not followed)."""
+    binding = module.binding_of_key(node.id, scope, at)
+    function = binding.scope if binding is not None and binding.source == "param" else None
+    if function is None or function.kind != "function" or not function.params or function.params[0] != node.id:
+        return UNKNOWN
+    for decorator in function.decorators:
+        if isinstance(decorator, ast.Call) and module.qualified_name(decorator.func) == "hydra.main":
+            folder = resolve_constant(module, keyword(decorator, "config_path", 0))
+            name = resolve_constant(module, keyword(decorator, "config_name", 1))
+            if not isinstance(folder, str) or not isinstance(name, str):
+                return UNKNOWN
+            suffix = "" if Path(name).suffix in (".yaml", ".yml") else ".yaml"
+            document = _yaml_document(module.path, f"{folder}/{name}{suffix}")
+            return UNKNOWN if isinstance(document, dict) and "defaults" in document else document
+    return UNKNOWN
+
+
+def _section(container: Any, key: Any) -> Any:
+    value = container.get(key, UNKNOWN) if isinstance(container, dict) and key is not UNKNOWN else UNKNOWN
+    return value if isinstance(value, dict) else UNKNOWN
+
+
+def _is_wandb_run(module: "ModuleModel", node: ast.AST) -> bool:
+    sites = producers(module, node)
+    return bool(sites) and all(isinstance(s, ast.Call) and module.qualified_name(s.func) == "wandb.init" for s in sites)
+
+
+def _wandb_config(module: "ModuleModel", depth: int) -> Any:
+    """What every ``wandb.init(config=...)`` of the file was given, unless a sweep or an update may change it."""
+    calls = module.calls()
+    if any((module.qualified_name(c.func) or "") in _WANDB_OVERRIDES for c in calls):
+        return UNKNOWN
+    configs = [keyword(c, "config") for c in calls if module.qualified_name(c.func) == "wandb.init"]
+    if not configs or any(c is None for c in configs):
+        return UNKNOWN
+    return _agree(
+        _resolve_container(module, c, module.scope_of(c), position(c), depth + 1) for c in configs  # type: ignore[arg-type]
+    )
+
+
+def _opened_path(module: "ModuleModel", stream: ast.AST, scope: "Scope", at: tuple[int, int], depth: int) -> Any:
+    """The literal path of ``open("cfg.yaml")``, of ``f`` in ``with open("cfg.yaml") as f``, or of ``f.read()``."""
+    if isinstance(stream, ast.Call) and isinstance(stream.func, ast.Attribute) and stream.func.attr == "read":
+        return _opened_path(module, stream.func.value, scope, at, depth)
+    if isinstance(stream, ast.Name):
+        binding = module.binding_of_key(stream.id, scope, at)
+        if binding is None or binding.value is None or binding.source not in ("with", "assign"):
+            return UNKNOWN
+        return _opened_path(module, binding.value, module.scope_of(binding.value), binding.position, depth + 1)
+    if isinstance(stream, ast.Call) and module.qualified_name(stream.func, scope) in ("open", "io.open") and stream.args:
+        return _resolve(module, stream.args[0], scope, at, depth + 1)
+    if isinstance(stream, ast.Call) and call_name(stream) == "open" and isinstance(stream.func, ast.Attribute):
+        return _resolve(module, stream.func.value, scope, at, depth + 1)  # Path("cfg.yaml").open()
+    return UNKNOWN
+
+
+_ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
+def _yaml_document(module_path: str, relative: str) -> Any:
+    """The mapping in a YAML file named by a literal path: beside the script, or up to the project root
+    (scripts are run from there)."""
+    try:
+        base = Path(module_path).resolve().parent
+    except (OSError, RuntimeError):
+        return UNKNOWN
+    for directory in [base, *list(base.parents)[:5]]:
+        candidate = directory / relative
+        if candidate.is_file():
+            return _parse_yaml(str(candidate))
+        if any((directory / marker).exists() for marker in _ROOT_MARKERS):
+            break
+    return UNKNOWN
+
+
+@lru_cache(maxsize=64)
+def _parse_yaml(path: str) -> Any:
+    import yaml  # only when a script loads a YAML config
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle.read(1_000_000))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return UNKNOWN
+    return document if isinstance(document, dict) else UNKNOWN
 
 
 def _attribute_of(module: "ModuleModel", site: _Site, attribute: str, depth: int) -> Any:

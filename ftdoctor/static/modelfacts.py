@@ -12,7 +12,7 @@ import weakref
 from typing import TYPE_CHECKING, Iterator
 
 from ftdoctor.static import checkpoints
-from ftdoctor.static.constants import UNKNOWN, resolve_constant
+from ftdoctor.static.constants import UNKNOWN, producers, resolve_constant
 from ftdoctor.static.model import Binding, call_name, expr_key, keyword
 
 if TYPE_CHECKING:
@@ -45,6 +45,18 @@ def is_transformers_base_model(info: "ValueInfo") -> bool:
 
 def is_transformers_head_model(info: "ValueInfo") -> bool:
     return info.kind == "model" and info.via in _LOADED_VIA and bool(info.is_head)
+
+
+def is_library_model(module: "ModuleModel", info: "ValueInfo", _depth: int = 0) -> bool:
+    """A transformers model (or a peft wrapper of one) whose ``forward`` is the library's, not a custom module's."""
+    if info.kind != "model" or info.via not in _LOADED_VIA or info.local_class:
+        return False
+    qualname = info.qualname or ""
+    if qualname.startswith("peft."):
+        base = keyword(info.call, "model", 0) if info.call is not None else None
+        inner = module.value_of(base) if base is not None and _depth < 3 else None
+        return inner is not None and is_library_model(module, inner, _depth + 1)
+    return qualname.startswith("transformers.")
 
 
 def checkpoint_name(info: "ValueInfo") -> str | None:
@@ -218,7 +230,10 @@ def subject(module: "ModuleModel", call: ast.Call, fallback: str) -> str:
 
 
 #: wrappers whose iteration yields the wrapped iterable's items (``enumerate`` yields them second)
-_ITERATION_WRAPPERS = frozenset({"tqdm", "trange", "track", "iter", "progress_bar", "enumerate"})
+_ITERATION_WRAPPERS = frozenset({"tqdm", "trange", "track", "iter", "progress_bar", "enumerate", "islice",
+                                 "skip_first_batches"})
+#: wrappers that iterate several iterables at once (each keeps its identity)
+_MULTI_WRAPPERS = frozenset({"zip", "chain"})
 
 
 def iterated_expression(module: "ModuleModel", node: ast.expr) -> ast.expr:
@@ -231,6 +246,34 @@ def iterated_expression(module: "ModuleModel", node: ast.expr) -> ast.expr:
             return node
         node = node.args[0]
     return node
+
+
+def dataloader_calls(module: "ModuleModel", node: ast.expr, _depth: int = 0) -> Iterator[ast.Call]:
+    """The ``DataLoader(...)`` constructions a loop's iterable reads: through names, parameters and helper returns,
+    and through wrappers that keep the loader's items (``tqdm``, ``enumerate``, ``zip``, ``islice``,
+    accelerate's ``skip_first_batches``), also when the wrapper is bound to a name first (``bar = tqdm(loader)``)."""
+    if _depth > 6:
+        return
+    for produced in producers(module, node):
+        wrapped = _wrapped_iterables(module, produced)
+        if wrapped:
+            for inner in wrapped:
+                yield from dataloader_calls(module, inner, _depth + 1)
+            continue
+        info = module.value_of(produced)
+        if info.kind == "dataloader" and info.call is not None:
+            yield info.call
+
+
+def _wrapped_iterables(module: "ModuleModel", node: ast.expr) -> list[ast.expr]:
+    if not isinstance(node, ast.Call) or not node.args:
+        return []
+    name = (module.qualified_name(node.func) or call_name(node) or "").rsplit(".", 1)[-1]
+    if name in _MULTI_WRAPPERS:
+        return [a for a in node.args if not isinstance(a, ast.Starred)]
+    if name in _ITERATION_WRAPPERS and not isinstance(node.args[0], ast.Starred):
+        return [node.args[0]]
+    return []
 
 
 def chain_root(node: ast.AST) -> ast.Name | None:

@@ -24,7 +24,7 @@ from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_values import DATASET_METHODS
 from ftdoctor.static.constants import data_identity, producers, resolve_constant
 from ftdoctor.static.model import ModuleModel, call_name, keyword
-from ftdoctor.static.modelfacts import assigned_to, calls_of_kind, describe, iterated_expression
+from ftdoctor.static.modelfacts import assigned_to, calls_of_kind, dataloader_calls, describe
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 _EVAL_LOADER_NAME = re.compile(r"(^|_)(val|valid|validation|eval|evaluation|test|dev|holdout)(_|$|loader|dataloader|dl)",
@@ -99,7 +99,7 @@ def _evaluation_sources(module: ModuleModel) -> list[_EvalSource]:
     found: dict[int, _EvalSource] = {}
     for loop in module.evaluation_loops():
         if isinstance(loop.node, (ast.For, ast.AsyncFor)):
-            for call in _dataloaders(module, iterated_expression(module, loop.node.iter)):
+            for call in dataloader_calls(module, loop.node.iter):
                 _add_source(found, call)
     for call, _info in calls_of_kind(module, "dataloader"):
         name = assigned_to(module, call)
@@ -118,15 +118,8 @@ def _training_loader_calls(module: ModuleModel) -> list[ast.Call]:
     calls: list[ast.Call] = []
     for loop in module.training_loops():
         if isinstance(loop.node, (ast.For, ast.AsyncFor)):
-            calls.extend(_dataloaders(module, iterated_expression(module, loop.node.iter)))
+            calls.extend(dataloader_calls(module, loop.node.iter))
     return calls
-
-
-def _dataloaders(module: ModuleModel, node: ast.expr) -> Iterator[ast.Call]:
-    for produced in producers(module, node):
-        info = module.value_of(produced)
-        if info.kind == "dataloader" and info.call is not None:
-            yield info.call
 
 
 def _reads_training_data(module: ModuleModel, source: _EvalSource, training: list[ast.Call]) -> bool:

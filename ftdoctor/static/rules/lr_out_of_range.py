@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
 from ftdoctor.findings import Finding
-from ftdoctor.static.constants import resolve_constant
+from ftdoctor.static.constants import producers, resolve_constant
 from ftdoctor.static.model import ModuleModel, call_name, expr_key, keyword
 from ftdoctor.static.modelfacts import assigned_value, calls_of_kind, describe, is_layer_call, nodes_of_type, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
@@ -122,6 +122,7 @@ class LrOutOfRange(StaticRule):
     ) -> Iterator[Finding]:
         lr = resolve_constant(module, node)
         if not isinstance(lr, (int, float)) or isinstance(lr, bool):
+            yield from self._check_search_range(module, node, family, trained, partial, optimizer)
             return
         allowed = self.ranges["sgd" if family == "sgd" else trained]
         if lr in allowed or (partial and lr > allowed.high):
@@ -138,6 +139,27 @@ class LrOutOfRange(StaticRule):
             "; if the value is deliberate, add `# noqa: FTD104` on this line" if direction == "low" else ""
         )
         yield self.finding(module, node, message, fix)
+
+    def _check_search_range(
+        self, module: ModuleModel, node: ast.expr, family: str, trained: str, partial: bool, optimizer: str
+    ) -> Iterator[Finding]:
+        """``lr = trial.suggest_float("lr", 1e-4, 1e-1)`` / ``tune.loguniform(...)``: judge the searched range's ends."""
+        found = _search_range(module, node)
+        if found is None:
+            return
+        search, low, high = found
+        allowed = self.ranges["sgd" if family == "sgd" else trained]
+        outside = [end for end in (low, high) if end not in allowed and not (partial and end > allowed.high)]
+        if not outside:
+            return
+        context = allowed.context.format(optimizer=optimizer)
+        yield self.finding(
+            module, search,
+            f"the learning-rate search range {low:g} to {high:g} (line {search.lineno}) reaches "
+            f"{' and '.join(f'{end:g}' for end in outside)}, outside the working range for {context} "
+            f"({allowed.low:g} to {allowed.high:g}): those trials are wasted on runs that diverge or barely move",
+            f"search within {allowed.low:g} to {allowed.high:g} (log scale), e.g. around {_suggestion(family, trained):g}",
+        )
 
 
 # ------------------------------------------------------------------ what an optimizer trains
@@ -343,3 +365,23 @@ def _uses_peft(module: ModuleModel) -> bool:
 def _callee_name(call: ast.Call) -> str:
     func = call.func
     return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+#: hyper-parameter search calls whose arguments are (low, high), after the parameter name for optuna's
+_SEARCH_SPACES = {"suggest_float": 1, "suggest_loguniform": 1, "suggest_uniform": 1, "loguniform": 0, "uniform": 0,
+                  "qloguniform": 0, "quniform": 0}
+
+
+def _search_range(module: ModuleModel, node: ast.expr) -> tuple[ast.Call, float, float] | None:
+    """The (low, high) of the optuna ``trial.suggest_*`` / ray ``tune.*uniform`` call ``node`` takes its value from."""
+    for source in [node, *(producers(module, node) or [])]:
+        if not isinstance(source, ast.Call) or call_name(source) not in _SEARCH_SPACES:
+            continue
+        first = _SEARCH_SPACES[call_name(source)]  # type: ignore[index]
+        if first == 0 and not (module.qualified_name(source.func) or "").startswith("ray."):
+            continue  # numpy/random uniform draw, not a search space
+        low = resolve_constant(module, keyword(source, "low", first))
+        high = resolve_constant(module, keyword(source, "high", first + 1))
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) and 0 < low <= high:
+            return source, float(low), float(high)
+    return None

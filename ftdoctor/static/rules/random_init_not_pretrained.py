@@ -1,7 +1,7 @@
 """random-init-not-pretrained: a task model built from a config where pretrained weights were meant.
 
 ``Cls(config)`` and ``AutoModel*.from_config(config)`` give random weights. Reported for
-task-head models when the config comes from ``*.from_pretrained(checkpoint)``, or when it
+task-head models, and for base encoders (``BertModel(config)``) built inside a custom ``nn.Module``, when the config comes from ``*.from_pretrained(checkpoint)``, or when it
 is a default-sized config while the tokenizer is pretrained — and nothing loads weights
 into the model later. Custom configs with explicit sizes are deliberate from-scratch
 models; pretraining heads (masked/causal LM) are left alone.
@@ -15,7 +15,8 @@ from typing import Iterator
 from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_values import ValueInfo
 from ftdoctor.static.model import ModuleModel, call_name, keyword
-from ftdoctor.static.modelfacts import calls_of_kind, checkpoint_name, definitions, describe, subject
+from ftdoctor.static.modelfacts import (calls_of_kind, checkpoint_name, definitions, describe,
+                                        is_transformers_base_model, subject)
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 #: heads used for pretraining from scratch as often as for fine-tuning
@@ -39,7 +40,10 @@ class RandomInitNotPretrained(StaticRule):
     slug = "random-init-not-pretrained"
 
     def check(self, module: ModuleModel) -> Iterator[Finding]:
-        candidates = [(call, info) for call, info in calls_of_kind(module, "model") if _is_config_built_task_model(info)]
+        candidates = [
+            (call, info) for call, info in calls_of_kind(module, "model")
+            if _is_config_built_task_model(info) or _is_config_built_encoder_in_module(module, call, info)
+        ]
         if not candidates or _loads_weights(module) or _loads_a_pretrained_model(module):
             return
         pretrained_tokenizer = _pretrained_tokenizer(module)
@@ -67,6 +71,20 @@ def _is_config_built_task_model(info: ValueInfo) -> bool:
         info.via in ("from_config", "config")
         and bool(info.is_head)
         and not any(marker in name for marker in _PRETRAINING_HEADS)
+    )
+
+
+def _is_config_built_encoder_in_module(module: ModuleModel, call: ast.Call, info: ValueInfo) -> bool:
+    """``self.bert = BertModel(config)`` in a custom ``nn.Module``: the encoder a head is put on, built random."""
+    if info.via not in ("from_config", "config") or not is_transformers_base_model(info):
+        return False
+    scope = module.scope_of(call)
+    owner = scope.class_scope if scope.is_method else None
+    if owner is None:
+        return False
+    bases = module.class_bases(owner)
+    return any(b.startswith("torch.nn") or b.endswith(".Module") for b in bases) and not any(
+        b.endswith("PreTrainedModel") for b in bases  # from_pretrained on the subclass loads the weights
     )
 
 

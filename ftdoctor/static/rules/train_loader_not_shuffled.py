@@ -13,7 +13,7 @@ from typing import Iterator
 from ftdoctor.findings import Finding
 from ftdoctor.static.constants import UNKNOWN, producers, resolve_constant
 from ftdoctor.static.model import ModuleModel, call_name, keyword
-from ftdoctor.static.modelfacts import chain_root, iterated_expression, subject
+from ftdoctor.static.modelfacts import chain_root, dataloader_calls, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 _ORDER_SOURCES = ("sampler", "batch_sampler")
@@ -29,7 +29,7 @@ class TrainLoaderNotShuffled(StaticRule):
         for loop in module.training_loops():
             if not isinstance(loop.node, (ast.For, ast.AsyncFor)):
                 continue
-            for call in _dataloader_calls(module, iterated_expression(module, loop.node.iter)):
+            for call in dataloader_calls(module, loop.node.iter):
                 if id(call) in reported or not _keeps_order(module, call):
                     continue
                 reported.add(id(call))
@@ -43,13 +43,6 @@ class TrainLoaderNotShuffled(StaticRule):
                     "pass shuffle=True to the training DataLoader (keep evaluation loaders unshuffled), or a "
                     "RandomSampler/DistributedSampler",
                 )
-
-
-def _dataloader_calls(module: ModuleModel, node: ast.expr) -> Iterator[ast.Call]:
-    for produced in producers(module, node):
-        info = module.value_of(produced)
-        if info.kind == "dataloader" and info.call is not None:
-            yield info.call
 
 
 def _keeps_order(module: ModuleModel, call: ast.Call) -> bool:
