@@ -23,6 +23,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import sys
 import tomllib
 from collections import Counter, defaultdict
@@ -40,6 +41,8 @@ KINDS = ("library", "examples", "user")
 VERDICTS = ("tp", "fp", "debatable")
 LOUD = ("warning", "error")
 ENTRY_FIELDS = ("repo", "path", "line", "slug", "verdict", "reason")
+#: A notebook finding is located by its code cell and the line within it.
+CELL_PREFIX = re.compile(r"^cell (\d+): ")
 MISSED_FIELDS = ("repo", "path", "line", "slug", "reason")
 
 
@@ -75,6 +78,7 @@ class Entry:
     slug: str
     verdict: str
     reason: str
+    cell: int | None = None  # notebooks: the code cell; line is then the line within it
 
     @property
     def github(self) -> str:
@@ -85,8 +89,11 @@ class Entry:
         return self.repo.split("@", 1)[1] if "@" in self.repo else ""
 
     @property
-    def key(self) -> tuple[str, str, int, str]:
-        return (self.github, self.path, self.line, self.slug)
+    def key(self) -> "FindingKey":
+        return (self.github, self.path, self.cell, self.line, self.slug)
+
+
+FindingKey = tuple[str, str, "int | None", int, str]
 
 
 @dataclass(frozen=True)
@@ -147,14 +154,17 @@ def load_ledger(path: Path = LEDGER_FILE) -> Ledger:
                 f"{path.name}: [[finding]] #{index} ({table['path']}:{table['line']}) has verdict "
                 f"{table['verdict']!r}; use one of {', '.join(VERDICTS)}"
             )
-        ledger.entries.append(Entry(**{key: table[key] for key in ENTRY_FIELDS}))
+        cell = table.get("cell")
+        if cell is not None and (not isinstance(cell, int) or cell < 1):
+            raise InputError(f"{path.name}: [[finding]] #{index}: cell must be a code cell number (1, 2, ...)")
+        ledger.entries.append(Entry(**{key: table[key] for key in ENTRY_FIELDS}, cell=cell))
     for index, table in enumerate(data.get("missed", []), start=1):
         _require(table, MISSED_FIELDS, f"{path.name}: [[missed]] #{index}")
         ledger.missed.append(Missed(**{key: table[key] for key in MISSED_FIELDS}))
     keys = Counter(entry.key for entry in ledger.entries)
     doubled = [key for key, count in keys.items() if count > 1]
     if doubled:
-        raise InputError(f"{path.name}: judged twice: " + ", ".join(f"{r} {p}:{ln} {s}" for r, p, ln, s in doubled))
+        raise InputError(f"{path.name}: judged twice: " + ", ".join(_key_text(key) for key in doubled))
     return ledger
 
 
@@ -179,10 +189,25 @@ class Observed:
     slug: str
     severity: str
     message: str
+    cell: int | None = None
 
     @property
-    def key(self) -> tuple[str, str, int, str]:
-        return (self.repo, self.path, self.line, self.slug)
+    def key(self) -> FindingKey:
+        return (self.repo, self.path, self.cell, self.line, self.slug)
+
+
+def _key_text(key: FindingKey) -> str:
+    repo, path, cell, line, slug = key
+    return f"{repo} {path}:{line}{'' if cell is None else f' (cell {cell})'} {slug}"
+
+
+def _notebook_cell(finding: Any) -> int | None:
+    """The code cell of a notebook finding: a field when the report has one, else the message's prefix."""
+    cell = getattr(finding, "cell", None)
+    if cell is not None:
+        return int(cell)
+    match = CELL_PREFIX.match(finding.message)
+    return int(match.group(1)) if match else None
 
 
 def checkout_dir(repo: Repo, checkouts: Path) -> Path:
@@ -216,7 +241,8 @@ def run_checker(repo: Repo, checkouts: Path) -> tuple[list[Observed], int]:
             line=finding.line or 0,
             slug=finding.rule,
             severity=finding.severity.value,
-            message=finding.message,
+            message=CELL_PREFIX.sub("", finding.message),
+            cell=_notebook_cell(finding),
         )
         for finding in report.sorted_findings()
     ]
@@ -285,7 +311,7 @@ def compare(
 ) -> Comparison:
     """Match findings to ledger entries by (repository, path, line, slug) at the pinned commit."""
     pinned = {repo.github: repo for repo in repos}
-    current: dict[tuple[str, str, int, str], Entry] = {}
+    current: dict[FindingKey, Entry] = {}
     stale: list[Entry] = []
     for entry in ledger.entries:
         repo = pinned.get(entry.github)
@@ -300,7 +326,7 @@ def compare(
     overall = Tally()
     judged: list[tuple[Observed, Entry]] = []
     unjudged: list[Observed] = []
-    fired: set[tuple[str, str, int, str]] = set()
+    fired: set[FindingKey] = set()
     for seen in observed:
         fired.add(seen.key)
         entry = current.get(seen.key)
@@ -381,11 +407,11 @@ def render_text(result: Comparison, repos: Sequence[Repo]) -> str:
 
 
 def _where(seen: Observed) -> str:
-    return f"{seen.repo} {seen.path}:{seen.line} {seen.slug}"
+    return _key_text(seen.key)
 
 
 def _entry_where(entry: Entry) -> str:
-    return f"{entry.repo} {entry.path}:{entry.line} {entry.slug} ({entry.verdict}: {entry.reason})"
+    return f"{_key_text(entry.key)} @{entry.commit} ({entry.verdict}: {entry.reason})"
 
 
 def render_json(result: Comparison, repos: Sequence[Repo]) -> str:
@@ -419,7 +445,8 @@ def render_stubs(unjudged: Sequence[Observed], repos: Sequence[Repo]) -> str:
             "[[finding]]\n"
             f"repo = {json.dumps(seen.repo + '@' + pinned[seen.repo].commit[:7])}\n"
             f"path = {json.dumps(seen.path)}\n"
-            f"line = {seen.line}\n"
+            + (f"cell = {seen.cell}\n" if seen.cell is not None else "")
+            + f"line = {seen.line}\n"
             f"slug = {json.dumps(seen.slug)}\n"
             f"# [{seen.severity}] {seen.message}\n"
             'verdict = ""  # tp | fp | debatable\n'
