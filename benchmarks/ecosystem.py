@@ -465,18 +465,19 @@ FETCH_SCRIPT = """\
 # (When a large blob is missing from a partial mirror, archive only the checked files:
 #   git --git-dir=... ls-tree -r --name-only <commit> | grep -E '\\.(py|ipynb|toml|cfg)$' \\
 #     | xargs git --git-dir=... archive <commit> -- | tar -x -C ...)
-# huggingface/transformers is listed with paths = ["examples/pytorch"]: a sparse checkout of that
-# folder at the pinned commit is enough. The commands for this corpus:
+# A repository listed with `paths` needs only those folders. The commands for this corpus:
 """
 
 
 def render_fetch_script(repos: Sequence[Repo]) -> str:
-    lines = [FETCH_SCRIPT, 'CHECKOUTS="${FTDOCTOR_ECOSYSTEM_DIR:?set it to the checkouts folder}"']
+    lines = [FETCH_SCRIPT, 'CHECKOUTS="${FTDOCTOR_ECOSYSTEM_DIR:?set it to the checkouts folder}"', "set -e"]
     for repo in repos:
         dest = f'"$CHECKOUTS/{repo.folder}"'
+        only = "".join(f" {path}" for path in repo.paths)
         lines.append(
-            f"git clone --quiet --filter=blob:none --no-checkout https://github.com/{repo.github}.git /tmp/{repo.folder}"
-            f" && mkdir -p {dest} && git -C /tmp/{repo.folder} archive {repo.commit} | tar -x -C {dest}"
+            f"clone=$(mktemp -d) && git clone --quiet --filter=blob:none --no-checkout "
+            f'https://github.com/{repo.github}.git "$clone" && mkdir -p {dest} && '
+            f'git -C "$clone" archive {repo.commit}{only} | tar -x -C {dest} && rm -rf "$clone"'
         )
     return "\n".join(lines) + "\n"
 
