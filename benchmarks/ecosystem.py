@@ -135,7 +135,8 @@ def load_corpus(path: Path = CORPUS_FILE) -> list[Repo]:
             raise InputError(f"{where}: kind {table['kind']!r} is not one of {', '.join(KINDS)}")
         if table["github"].count("/") != 1:
             raise InputError(f"{where}: github {table['github']!r} is not owner/name")
-        repos.append(Repo(table["name"], table["github"], table["commit"], table["kind"], tuple(table.get("paths", ()))))
+        paths = tuple(table.get("paths", ()))
+        repos.append(Repo(table["name"], table["github"], table["commit"], table["kind"], paths))
     names = Counter(repo.github for repo in repos)
     doubled = [name for name, count in names.items() if count > 1]
     if doubled:
@@ -222,6 +223,7 @@ def checkout_dir(repo: Repo, checkouts: Path) -> Path:
 
 def run_checker(repo: Repo, checkouts: Path) -> tuple[list[Observed], int]:
     """``ftdoctor check <paths>`` on one checkout, in-process, through the command's own public steps."""
+    from ftdoctor.errors import FtdoctorError
     from ftdoctor.static.checker import check_files
     from ftdoctor.static.files import build_settings, discover_files, exclude_spec, load_config
 
@@ -230,10 +232,13 @@ def run_checker(repo: Repo, checkouts: Path) -> tuple[list[Observed], int]:
     absent = [path for path in paths if not os.path.exists(path)]
     if absent:
         raise InputError(f"{repo.github}: paths {', '.join(absent)} are not in the checkout")
-    config = load_config(None, paths)
-    settings = build_settings(config)
-    files = discover_files(paths, exclude=exclude_spec(settings, config))
-    report = check_files(files, settings)
+    try:
+        config = load_config(None, paths)
+        settings = build_settings(config)
+        files = discover_files(paths, exclude=exclude_spec(settings, config))
+        report = check_files(files, settings)
+    except FtdoctorError as exc:  # e.g. a checkout's own broken [tool.ftdoctor] table
+        raise InputError(f"{repo.github}: ftdoctor check refused the checkout: {exc}") from exc
     observed = [
         Observed(
             repo=repo.github,
@@ -322,7 +327,7 @@ def compare(
         else:
             current[entry.key] = entry
     counted = LOUD + (("info",) if include_info else ())
-    tallies: dict[str, dict[str, Tally]] = {"repo": defaultdict(Tally), "kind": defaultdict(Tally), "rule": defaultdict(Tally)}
+    tallies: dict[str, dict[str, Tally]] = {axis: defaultdict(Tally) for axis in ("repo", "kind", "rule")}
     overall = Tally()
     judged: list[tuple[Observed, Entry]] = []
     unjudged: list[Observed] = []
@@ -503,12 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--checkouts", metavar="DIR", default=os.environ.get(CHECKOUTS_ENV),
-                        help=f"folder holding one checkout per repository, named owner+name [default: ${CHECKOUTS_ENV}]")
+                        help=f"folder with one checkout per repository, named owner+name [default: ${CHECKOUTS_ENV}]")
     parser.add_argument("--corpus", metavar="FILE", type=Path, default=CORPUS_FILE, help="the pinned repositories")
     parser.add_argument("--ledger", metavar="FILE", type=Path, default=LEDGER_FILE, help="the judged findings")
     parser.add_argument("--repo", action="append", default=[], metavar="OWNER/NAME",
                         help="check this repository (repeatable; with --kind, either selects) [default: all]")
-    parser.add_argument("--kind", action="append", default=[], choices=KINDS, help="check the repositories of this corpus kind (repeatable)")
+    parser.add_argument("--kind", action="append", default=[], choices=KINDS,
+                        help="check the repositories of this corpus kind (repeatable)")
     parser.add_argument("--include-info", action="store_true",
                         help="count info findings (seed-not-set) too, in the tables and the unjudged list")
     parser.add_argument("--json", action="store_true", help="print the result as JSON, for machines")
@@ -528,12 +534,13 @@ def select_repos(repos: Sequence[Repo], names: Sequence[str], kinds: Sequence[st
 
 
 def run(args: argparse.Namespace) -> int:
-    repos = select_repos(load_corpus(args.corpus), args.repo, args.kind)
+    corpus = load_corpus(args.corpus)
+    repos = select_repos(corpus, args.repo, args.kind)
     if args.fetch_script:
         sys.stdout.write(render_fetch_script(repos))
         return 0
     ledger = load_ledger(args.ledger)
-    unknown = sorted({entry.github for entry in ledger.entries} - {repo.github for repo in load_corpus(args.corpus)})
+    unknown = sorted({entry.github for entry in ledger.entries} - {repo.github for repo in corpus})
     if unknown:
         raise InputError(f"{args.ledger.name} judges repositories that are not in the corpus: {', '.join(unknown)}")
     if not args.checkouts:
