@@ -8,8 +8,8 @@ does not apply). This script runs the checker in-process over checkouts that liv
 prints precision at warning and above — per repository, per corpus kind and per rule — every error-severity
 false alarm, every finding nobody has judged yet, and every judged true positive that no longer fires.
 
-    python benchmarks/ecosystem.py --checkouts ~/ftdoctor-ecosystem
-    FTDOCTOR_ECOSYSTEM_DIR=~/ftdoctor-ecosystem python benchmarks/ecosystem.py --json
+    python benchmarks/ecosystem.py --checkouts CHECKOUTS_DIR
+    FTDOCTOR_ECOSYSTEM_DIR=CHECKOUTS_DIR python benchmarks/ecosystem.py --json
     python benchmarks/ecosystem.py --repo huggingface/peft --write-stubs unjudged.toml
     python benchmarks/ecosystem.py --fetch-script            # how to get the checkouts
 
