@@ -225,7 +225,7 @@ def run_checker(repo: Repo, checkouts: Path) -> tuple[list[Observed], int]:
     """``ftdoctor check <paths>`` on one checkout, in-process, through the command's own public steps."""
     from ftdoctor.errors import FtdoctorError
     from ftdoctor.static.checker import check_files
-    from ftdoctor.static.files import build_settings, discover_files, exclude_spec, load_config
+    from ftdoctor.sources import build_settings, discover_files, exclude_spec, load_config
 
     root = checkout_dir(repo, checkouts)
     paths = [str(root / sub) for sub in repo.paths] or [str(root)]

@@ -30,6 +30,8 @@ DECLINED = {
         "zero_grad() and step() both sit inside a helper the loop calls; the loop's code has nothing to move",
     ("missing-zero-grad", "bad_lbfgs_closure_without_zero_grad.py"):
         "with step(closure) the clearing belongs inside the closure, which the fixer does not rewrite",
+    ("missing-no-grad-eval", "bad_predict_single_forward.py"):
+        "a single forward, not an evaluation loop: the fixer wraps loops only",
 }
 
 
