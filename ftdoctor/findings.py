@@ -55,9 +55,18 @@ class Finding:
     end_column: int | None = None
     step: int | None = None
     evidence: dict[str, Any] | None = None
+    #: symptoms of this finding's root cause, listed under it instead of beside it
+    related: tuple["Finding", ...] = ()
 
     def with_severity(self, severity: Severity) -> "Finding":
         return replace(self, severity=severity)
+
+    def with_related(self, *symptoms: "Finding") -> "Finding":
+        """This finding with ``symptoms`` (and whatever they listed) folded under it."""
+        folded = [*self.related]
+        for symptom in symptoms:
+            folded += [replace(symptom, related=()), *symptom.related]
+        return replace(self, related=tuple(folded))
 
     def sort_key(self) -> tuple[Any, ...]:
         return (self.path or "", self.line or 0, self.column or 0, self.step or 0, self.code)
@@ -77,6 +86,8 @@ class Finding:
         if mode == "run":
             data["step"] = self.step
             data["evidence"] = self.evidence or {}
+        if self.related:
+            data["related"] = [symptom.to_dict(mode) for symptom in self.related]
         return data
 
 

@@ -35,6 +35,7 @@ import torch
 
 from ftdoctor.findings import Finding, Report
 from ftdoctor.runtime import distributed
+from ftdoctor.runtime.causes import fold_symptoms
 from ftdoctor.runtime.events import (
     BackwardDone,
     BatchSeen,
@@ -361,11 +362,18 @@ class Doctor:
         self._collected.add(id(rule))
         for finding in self.settings.apply(rule.findings):
             self.findings.append(finding)
+            self.findings[:] = fold_symptoms(self.findings, self._explains)
+            if any(symptom.rule == finding.rule for root in self.findings for symptom in root.related):
+                continue  # a symptom of a root cause already reported: listed under it, not announced
             for callback in self.on_finding:
                 try:
                     callback(finding)
                 except Exception as exc:
                     self._internal_error("on_finding callback", exc)
+
+    def _explains(self, root: Finding, symptom: Finding) -> bool:
+        rule = next((r for r in self.rules if r.slug == root.rule), None)
+        return rule is not None and rule.explains_finding(symptom)
 
     def _retire(self, rule: RuntimeRule) -> None:
         """A fired (or done) rule gets no more events: its verdict cannot change."""
