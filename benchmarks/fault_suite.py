@@ -118,6 +118,7 @@ def fault_cases() -> list[Case]:
                                                     for p in (0.1, 0.3, 1.0)}, give_datasets=True),
         case("unshuffled-batches", "label-sorted data, not shuffled", sorted_data=True),
         case("softmax-before-loss", "CrossEntropyLoss(softmax(logits))", softmax_before_loss=True),
+        case("weight-decay-out-of-range", "AdamW weight_decay=64", weight_decay=64.0),
         *[runner_case(rule, f"runner inject: {mistake}", inject=(mistake,)) for mistake, rule in RUNNER_INJECTS],
         runner_case("lr-too-high", "runner config: learning_rate x100",
                     learning_rate=RUNNER_BASE["learning_rate"] * 100),
@@ -162,7 +163,8 @@ def clean_cases() -> list[Case]:
 WINDOWS: dict[str, int | str | None] = {
     **dict.fromkeys(
         ["label-out-of-range", "label-count-mismatch", "label-type-mismatch", "class-imbalance",
-         "head-output-mismatch", "params-not-in-optimizer", "no-trainable-params", "train-val-overlap"], 0),
+         "head-output-mismatch", "params-not-in-optimizer", "no-trainable-params", "train-val-overlap",
+         "weight-decay-out-of-range"], 0),
     "non-finite-loss": 1,
     "grads-accumulating": 3,
     "dead-parameters": 3,

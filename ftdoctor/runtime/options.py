@@ -63,6 +63,12 @@ class DoctorOptions:
     #: judge the learning rate only before this many steps have passed (its window is 50 steps)
     lr_judge_until: int = 50
 
+    # --- weight-decay-out-of-range (rules/weight_decay_out_of_range.py documents the calibration) ---
+    #: SGD / decoupled optimizers: lr x weight_decay removed from every weight per step
+    decay_per_step_high: float = 0.05
+    #: any optimizer: weight_decay x rms(w), the decay's pull per weight against an lr-sized step
+    decay_pull_high: float = 1.0
+
     # --- overfitting-gap -------------------------------------------------------
     #: validation loss rising while training loss falls for this many consecutive evaluations
     overfit_evaluations: int = 2

@@ -1,0 +1,97 @@
+"""Seeded faults for the 0.2 runtime rules (each caught in its window, each clean twin silent) and
+one fault, one root cause: symptoms folded under the finding that explains them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from harness import Spec, train
+
+from ftdoctor.catalogue import make_finding
+from ftdoctor.findings import Report
+from ftdoctor.runtime.causes import fold_symptoms
+
+#: rule -> (the fault's knobs, the latest step at which it must be established)
+FAULTS: dict[str, tuple[dict[str, Any], int]] = {
+    "weight-decay-out-of-range": ({"weight_decay": 64.0, "steps": 3}, 0),
+}
+
+#: look-alikes of each fault that are correct and must stay silent (at warning or above)
+CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
+    "weight-decay-out-of-range": [
+        {"weight_decay": 0.1, "steps": 3},
+        {"weight_decay": 1.0, "steps": 3},  # the grokking recipe's decay at lr 1e-3
+        {"optimizer": "sgd", "lr": 0.05, "weight_decay": 5e-4, "steps": 3},
+    ],
+}
+
+
+@pytest.mark.parametrize("slug", sorted(FAULTS))
+def test_fault_is_caught_within_its_window(slug: str) -> None:
+    knobs, window = FAULTS[slug]
+    run = train(Spec(**knobs))
+    assert slug in run.slugs, f"{slug} missed; found {sorted(run.slugs)}"
+    finding = run.finding(slug)
+    assert finding.step is not None and finding.step <= window
+    assert finding.evidence and finding.fix and finding.message
+    assert not run.doctor.internal_errors
+
+
+@pytest.mark.parametrize(("slug", "knobs"), [(slug, knobs) for slug, twins in CLEAN_TWINS.items() for knobs in twins])
+def test_clean_twin_is_silent(slug: str, knobs: dict[str, Any]) -> None:
+    run = train(Spec(**knobs))
+    assert slug not in run.slugs
+    assert run.loud() == [], [f.message for f in run.loud()]
+
+
+# --- weight decay vs learning rate ------------------------------------------------------------------
+
+
+def test_a_huge_weight_decay_is_blamed_on_weight_decay_not_the_lr() -> None:
+    """Pretrained weights at lr 1e-4: the lr alone moves them ~0.5% per step (under lr-too-high's 1%), the
+    decay of 100 another 1%; only the decay is to blame."""
+    run = train(Spec(checkpoint="encoder", lr=1e-4, weight_decay=100.0, steps=12))
+    finding = run.finding("weight-decay-out-of-range")
+    assert [f.rule for f in run.loud()] == ["weight-decay-out-of-range"] and finding.related == ()
+    assert finding.evidence["decay_pull"] > 1 and finding.evidence["decay_per_step"] == pytest.approx(0.01)
+
+
+def test_lr_times_weight_decay_of_one_zeroes_or_flips_the_weights() -> None:
+    finding = train(Spec(optimizer="sgd", lr=0.5, weight_decay=4.0, steps=2)).finding("weight-decay-out-of-range")
+    assert "zeroing or flipping" in finding.message
+
+
+# --- folding -----------------------------------------------------------------------------------
+
+
+def _finding(slug: str, step: int) -> Any:
+    return make_finding(slug, f"{slug} message", "fix", step=step, evidence={})
+
+
+def test_symptoms_fold_under_their_root_cause_and_chains_flatten() -> None:
+    explained = {("unshuffled-batches", "lr-too-high"), ("lr-too-high", "exploding-gradients")}
+    findings = [_finding("lr-too-high", 10), _finding("unshuffled-batches", 2), _finding("exploding-gradients", 12),
+                _finding("dead-parameters", 3)]
+    folded = fold_symptoms(findings, lambda root, symptom: (root.rule, symptom.rule) in explained)
+    assert [f.rule for f in folded] == ["unshuffled-batches", "dead-parameters"]
+    assert {f.rule for f in folded[0].related} == {"lr-too-high", "exploding-gradients"}
+    data = Report(mode="run", findings=folded).to_dict()
+    assert [r["rule"] for r in data["findings"][0]["related"]] in (
+        ["lr-too-high", "exploding-gradients"], ["exploding-gradients", "lr-too-high"])
+    assert data["summary"] == {"error": 1, "warning": 1, "info": 0}  # symptoms are not counted twice
+
+
+def test_findings_that_explain_each_other_both_stay() -> None:
+    findings = [_finding("lr-too-high", 10), _finding("unshuffled-batches", 2)]
+    assert fold_symptoms(findings, lambda root, symptom: True) == findings
+
+
+def test_text_and_html_show_the_related_symptoms() -> None:
+    from ftdoctor.report.html import render_html
+    from ftdoctor.report.text import render
+
+    root = _finding("unshuffled-batches", 2).with_related(_finding("lr-too-high", 10))
+    report = Report(mode="run", findings=[root])
+    assert "related: FTD202 lr-too-high (step 10): lr-too-high message" in render(report)
+    assert "lr-too-high message" in render_html(report)
