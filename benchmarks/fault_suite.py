@@ -119,6 +119,7 @@ def fault_cases() -> list[Case]:
         case("unshuffled-batches", "label-sorted data, not shuffled", sorted_data=True),
         case("softmax-before-loss", "CrossEntropyLoss(softmax(logits))", softmax_before_loss=True),
         case("weight-decay-out-of-range", "AdamW weight_decay=64", weight_decay=64.0),
+        case("prediction-collapse", "frozen head whose bias picks class 0", stuck_head=True, steps=100),
         *[runner_case(rule, f"runner inject: {mistake}", inject=(mistake,)) for mistake, rule in RUNNER_INJECTS],
         runner_case("lr-too-high", "runner config: learning_rate x100",
                     learning_rate=RUNNER_BASE["learning_rate"] * 100),
@@ -176,6 +177,7 @@ WINDOWS: dict[str, int | str | None] = {
     "overfitting-gap": None,
     "unshuffled-batches": None,
     "softmax-before-loss": None,
+    "prediction-collapse": 100,  # DoctorOptions.collapse_after_steps: a one-class start is normal before it
     "script-crashed": None,
 }
 

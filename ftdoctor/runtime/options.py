@@ -69,6 +69,19 @@ class DoctorOptions:
     #: any optimizer: weight_decay x rms(w), the decay's pull per weight against an lr-sized step
     decay_pull_high: float = 1.0
 
+    # --- prediction-collapse ------------------------------------------------------------
+    #: one class takes at least this share of an evaluation's predictions ...
+    collapse_share: float = 0.95
+    #: ... while at most this share of its labels are that class ...
+    collapse_label_share: float = 0.8
+    #: ... over at least this many labelled validation examples ...
+    collapse_min_examples: int = 32
+    #: ... at this many evaluations in a row (or at the run's last evaluation)
+    collapse_evaluations: int = 2
+    #: ... unless the model predicted several classes before, the collapsed evaluation must come this many
+    #: steps into the run (the clean random-init tiny BERT predicts one class up to step ~40)
+    collapse_after_steps: int = 100
+
     # --- overfitting-gap -------------------------------------------------------
     #: validation loss rising while training loss falls for this many consecutive evaluations
     overfit_evaluations: int = 2

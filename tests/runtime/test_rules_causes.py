@@ -15,6 +15,7 @@ from ftdoctor.runtime.causes import fold_symptoms
 #: rule -> (the fault's knobs, the latest step at which it must be established)
 FAULTS: dict[str, tuple[dict[str, Any], int]] = {
     "weight-decay-out-of-range": ({"weight_decay": 64.0, "steps": 3}, 0),
+    "prediction-collapse": ({"stuck_head": True, "steps": 100, "eval_every": 20}, 100),
 }
 
 #: look-alikes of each fault that are correct and must stay silent (at warning or above)
@@ -23,6 +24,10 @@ CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
         {"weight_decay": 0.1, "steps": 3},
         {"weight_decay": 1.0, "steps": 3},  # the grokking recipe's decay at lr 1e-3
         {"optimizer": "sgd", "lr": 0.05, "weight_decay": 5e-4, "steps": 3},
+    ],
+    "prediction-collapse": [
+        {"steps": 100, "eval_every": 20},  # one class up to step ~40 (nothing learned yet), then several
+        {"steps": 60, "eval_every": 10, "num_labels": 3, "dataset": "majority"},
     ],
 }
 
@@ -60,6 +65,27 @@ def test_a_huge_weight_decay_is_blamed_on_weight_decay_not_the_lr() -> None:
 def test_lr_times_weight_decay_of_one_zeroes_or_flips_the_weights() -> None:
     finding = train(Spec(optimizer="sgd", lr=0.5, weight_decay=4.0, steps=2)).finding("weight-decay-out-of-range")
     assert "zeroing or flipping" in finding.message
+
+
+# --- prediction-collapse ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("predicted", "labelled", "collapsed"),
+    [
+        ([64, 0], [30, 34], True),
+        ([62, 2], [30, 34], True),  # nearly all
+        ([60, 4], [58, 6], False),  # faithful to imbalanced labels
+        ([56, 8], [30, 34], False),
+        ([20, 0], [10, 10], False),  # too few examples to say
+        ([64, 0], [64, 0], False),  # one class in the labels too
+    ],
+)
+def test_what_counts_as_a_collapsed_evaluation(predicted: list[int], labelled: list[int], collapsed: bool) -> None:
+    from ftdoctor.runtime.options import DoctorOptions
+    from ftdoctor.runtime.rules.prediction_collapse import _collapse
+
+    assert (_collapse(predicted, labelled, DoctorOptions()) is not None) == collapsed
 
 
 # --- folding -----------------------------------------------------------------------------------
