@@ -41,6 +41,7 @@ from ftdoctor.runtime.events import (
     BatchSeen,
     DatasetsSeen,
     EvalPass,
+    EvalReplay,
     Evaluation,
     ForwardDone,
     LabelledData,
@@ -435,6 +436,8 @@ class Doctor:
             record.loss = loss.detach() if loss is not None else None
             self._last_forward = record
             self._remember(record)
+            if record.phase == "eval" and not record.training and self._handlers["on_eval_replay"]:
+                self._replay_eval(args, kwargs, logits)
             if self._handlers["on_forward"]:
                 self._publish(
                     "on_forward",
@@ -448,6 +451,19 @@ class Doctor:
                         grad_enabled=record.grad_enabled,
                     ),
                 )
+
+    def _replay_eval(self, args: Any, kwargs: Any, first: torch.Tensor | None) -> None:
+        """Run an eval forward once more (no_grad, RNG forked) for the rules that compare the two."""
+        if first is None:
+            return
+        self._replaying = True
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=_rng_devices()):
+                second, _ = _logits_and_loss(self.model(*args, **kwargs))
+        finally:
+            self._replaying = False
+        if second is not None:
+            self._publish("on_eval_replay", EvalReplay(self.step, first.detach(), second.detach()))
 
     def _on_loss(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None, output: torch.Tensor) -> None:
         if self._replaying:
@@ -754,6 +770,7 @@ _HANDLER_NAMES = (
     "on_after_step",
     "on_zero_grad",
     "on_eval_pass",
+    "on_eval_replay",
     "on_evaluation",
     "on_non_finite_loss",
     "on_run_end",

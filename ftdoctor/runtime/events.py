@@ -155,6 +155,20 @@ class EvalPass:
 
 
 @dataclass
+class EvalReplay:
+    """The first evaluation forward in eval mode, run a second time on the same inputs.
+
+    Published once, and only when a rule listens: the doctor replays that forward under
+    ``no_grad`` with the RNG forked (the user's random stream is left as it was), so two
+    outputs of a deterministic model are equal and any randomness still active differs.
+    """
+
+    step: int
+    first: "torch.Tensor"  # the forward's logits (or output tensor), detached
+    second: "torch.Tensor"  # the replay's
+
+
+@dataclass
 class NonFiniteLoss:
     """The training loss went NaN/inf; the doctor located where (once per run).
 

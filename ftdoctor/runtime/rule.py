@@ -67,4 +67,5 @@ class RuntimeRule:
     # on_preflight(Preflight), on_batch(BatchSeen), on_forward(ForwardDone),
     # on_loss_input(LossInput), on_backward(BackwardDone),
     # on_before_step(OptimizerStep), on_after_step(OptimizerStep),
-    # on_zero_grad(ZeroGrad), on_evaluation(Evaluation), on_run_end(RunEnded)
+    # on_zero_grad(ZeroGrad), on_eval_pass(EvalPass), on_eval_replay(EvalReplay),
+    # on_evaluation(Evaluation), on_run_end(RunEnded)
