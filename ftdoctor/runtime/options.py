@@ -82,6 +82,11 @@ class DoctorOptions:
     #: steps into the run (the clean random-init tiny BERT predicts one class up to step ~40)
     collapse_after_steps: int = 100
 
+    # --- eval-nondeterministic -----------------------------------------------------------
+    #: the replayed eval forward may differ by this share of the outputs' largest magnitude
+    #: (deterministic kernels give 0 on CPU; dropout 0.1 moves tiny-BERT logits by ~10%)
+    replay_tolerance: float = 1e-3
+
     # --- overfitting-gap -------------------------------------------------------
     #: validation loss rising while training loss falls for this many consecutive evaluations
     overfit_evaluations: int = 2

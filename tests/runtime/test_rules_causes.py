@@ -16,6 +16,7 @@ from ftdoctor.runtime.causes import fold_symptoms
 FAULTS: dict[str, tuple[dict[str, Any], int]] = {
     "weight-decay-out-of-range": ({"weight_decay": 64.0, "steps": 3}, 0),
     "prediction-collapse": ({"stuck_head": True, "steps": 100, "eval_every": 20}, 100),
+    "eval-nondeterministic": ({"always_dropout": True, "steps": 10, "eval_every": 5}, 5),
 }
 
 #: look-alikes of each fault that are correct and must stay silent (at warning or above)
@@ -28,6 +29,10 @@ CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
     "prediction-collapse": [
         {"steps": 100, "eval_every": 20},  # one class up to step ~40 (nothing learned yet), then several
         {"steps": 60, "eval_every": 10, "num_labels": 3, "dataset": "majority"},
+    ],
+    "eval-nondeterministic": [
+        {"steps": 10, "eval_every": 5},
+        {"steps": 10, "eval_every": 5, "eval_bracket": "context"},
     ],
 }
 
@@ -86,6 +91,42 @@ def test_what_counts_as_a_collapsed_evaluation(predicted: list[int], labelled: l
     from ftdoctor.runtime.rules.prediction_collapse import _collapse
 
     assert (_collapse(predicted, labelled, DoctorOptions()) is not None) == collapsed
+
+
+# --- eval-nondeterministic ------------------------------------------------------------------
+
+
+def test_the_replay_leaves_the_users_random_stream_alone() -> None:
+    import torch
+
+    from ftdoctor.settings import Settings
+
+    streams = []
+    for ignored in ([], ["eval-nondeterministic"]):  # with and without the replay
+        run = train(Spec(steps=5, eval_every=5, always_dropout=True, doctor_kwargs={"settings": Settings(ignore=ignored)}))
+        assert ("eval-nondeterministic" in run.slugs) == (not ignored)
+        streams.append(torch.rand(3))  # the user's next draws are the same either way
+    assert torch.equal(*streams)
+
+
+def test_one_replay_per_run_and_none_for_a_train_mode_evaluation() -> None:
+    import ftdoctor.runtime.doctor as doctor_module
+
+    calls = []
+    original = doctor_module.Doctor._replay_eval
+
+    def counting(self: Any, *args: Any) -> None:
+        calls.append(1)
+        original(self, *args)
+
+    doctor_module.Doctor._replay_eval = counting  # type: ignore[method-assign]
+    try:
+        train(Spec(steps=20, eval_every=5))
+        assert len(calls) == 1
+        run = train(Spec(steps=10, eval_every=5, eval_without_eval_mode=True))
+        assert len(calls) == 1 and "dropout-in-eval" in run.slugs
+    finally:
+        doctor_module.Doctor._replay_eval = original  # type: ignore[method-assign]
 
 
 # --- folding -----------------------------------------------------------------------------------
