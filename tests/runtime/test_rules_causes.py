@@ -17,6 +17,8 @@ FAULTS: dict[str, tuple[dict[str, Any], int]] = {
     "weight-decay-out-of-range": ({"weight_decay": 64.0, "steps": 3}, 0),
     "prediction-collapse": ({"stuck_head": True, "steps": 100, "eval_every": 20}, 100),
     "eval-nondeterministic": ({"always_dropout": True, "steps": 10, "eval_every": 5}, 5),
+    # PEFT without task_type: only adapters (here: one encoder layer) train, the new head stays frozen
+    "head-not-trained": ({"checkpoint": "encoder", "lr": 1e-4, "train_only": ("bert.encoder.layer.1.",), "steps": 3}, 0),
 }
 
 #: look-alikes of each fault that are correct and must stay silent (at warning or above)
@@ -29,6 +31,12 @@ CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
     "prediction-collapse": [
         {"steps": 100, "eval_every": 20},  # one class up to step ~40 (nothing learned yet), then several
         {"steps": 60, "eval_every": 10, "num_labels": 3, "dataset": "majority"},
+    ],
+    "head-not-trained": [
+        {"checkpoint": "encoder", "lr": 1e-4, "train_only": ("bert.encoder.layer.1.", "classifier."), "steps": 3},
+        {"checkpoint": "encoder", "lr": 1e-4, "freeze_encoder": True, "steps": 3},
+        {"checkpoint": "encoder", "lr": 1e-4, "steps": 3},
+        {"train_only": ("bert.encoder.layer.1.",), "steps": 3},  # random init, not from a checkpoint
     ],
     "eval-nondeterministic": [
         {"steps": 10, "eval_every": 5},
@@ -127,6 +135,38 @@ def test_one_replay_per_run_and_none_for_a_train_mode_evaluation() -> None:
         assert len(calls) == 1 and "dropout-in-eval" in run.slugs
     finally:
         doctor_module.Doctor._replay_eval = original  # type: ignore[method-assign]
+
+
+# --- head-not-trained -----------------------------------------------------------------------
+
+
+def test_head_not_trained_names_the_new_head_and_explains_its_absence_from_the_optimizer() -> None:
+    run = train(Spec(checkpoint="encoder", lr=1e-4, head_not_in_optimizer=True, steps=3))
+    finding = run.finding("head-not-trained")
+    assert finding.evidence["not_in_optimizer"] == ["classifier.weight", "classifier.bias"]
+    assert [f.rule for f in finding.related] == ["params-not-in-optimizer"]
+    assert [f.rule for f in run.findings] == ["head-not-trained"]
+
+
+def test_the_checkpoints_mark_survives_peft_style_wrapping() -> None:
+    """A LoRA-style wrapper keeps the loaded layer as ``base_layer`` and adds adapter weights after loading."""
+    import torch
+    from harness import build_model
+
+    from ftdoctor.runtime.rules._checkpoints import pretrained_parts
+
+    class LoraLinear(torch.nn.Module):
+        def __init__(self, base: torch.nn.Linear) -> None:
+            super().__init__()
+            self.base_layer = base
+            self.lora_A = torch.nn.ModuleDict({"default": torch.nn.Linear(base.in_features, 2, bias=False)})
+
+    model = build_model(Spec(checkpoint="encoder"))
+    query = model.bert.encoder.layer[0].attention.self
+    query.query = LoraLinear(query.query)
+    (part,) = pretrained_parts(model)
+    assert part.new == ["classifier.weight", "classifier.bias"]
+    assert "bert.encoder.layer.0.attention.self.query.base_layer.weight" in part.loaded
 
 
 # --- folding -----------------------------------------------------------------------------------
