@@ -152,9 +152,11 @@ class Doctor:
         val_data: LabelledData | None = None,
         settings: Settings | None = None,
         options: DoctorOptions | None = None,
+        tokenizer: Any = None,
     ) -> None:
         import ftdoctor.runtime.rules  # noqa: F401  (registers every rule)
 
+        self.tokenizer = tokenizer
         self.model = model
         self.settings = settings or Settings()
         self.options = options or DoctorOptions()
@@ -706,6 +708,7 @@ class Doctor:
                 hidden_size=self.hidden_size,
                 train_data=self.train_data,
                 val_data=self.val_data,
+                tokenizer=self.tokenizer,
             ),
         )
 
@@ -743,8 +746,12 @@ def watch(
     val_data: LabelledData | None = None,
     settings: Settings | None = None,
     options: DoctorOptions | None = None,
+    tokenizer: Any = None,
 ) -> Doctor:
-    """Attach a doctor; use as ``with ftdoctor.watch(model, optimizer) as doctor:`` (detaches on exit)."""
+    """Attach a doctor; use as ``with ftdoctor.watch(model, optimizer) as doctor:`` (detaches on exit).
+
+    ``tokenizer`` (optional) lets the rules compare where it came from with where the model came from.
+    """
     doctor = Doctor(
         model,
         optimizer,
@@ -753,6 +760,7 @@ def watch(
         val_data=val_data,
         settings=settings,
         options=options,
+        tokenizer=tokenizer,
     )
     return doctor.attach()
 

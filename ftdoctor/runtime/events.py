@@ -37,6 +37,7 @@ class Preflight:
     hidden_size: int | None  # encoder hidden size when known (model.config.hidden_size)
     train_data: LabelledData | None = None
     val_data: LabelledData | None = None
+    tokenizer: Any = None  # the run's tokenizer when the doctor was told it (watch(tokenizer=...), the Trainer's)
 
 
 @dataclass
