@@ -121,6 +121,8 @@ def fault_cases() -> list[Case]:
         case("weight-decay-out-of-range", "AdamW weight_decay=64", weight_decay=64.0),
         case("prediction-collapse", "frozen head whose bias picks class 0", stuck_head=True, steps=100),
         case("eval-nondeterministic", "a head dropout calling F.dropout(training=True)", always_dropout=True),
+        case("random-init-not-pretrained", "model built from a config loaded from the checkpoint",
+             checkpoint="config"),
         case("head-not-trained", "from_pretrained encoder, only one layer trains (PEFT without task_type)",
              checkpoint="encoder", lr=1e-4, train_only=("bert.encoder.layer.1.",)),
         *[runner_case(rule, f"runner inject: {mistake}", inject=(mistake,)) for mistake, rule in RUNNER_INJECTS],
@@ -168,7 +170,7 @@ WINDOWS: dict[str, int | str | None] = {
     **dict.fromkeys(
         ["label-out-of-range", "label-count-mismatch", "label-type-mismatch", "class-imbalance",
          "head-output-mismatch", "params-not-in-optimizer", "no-trainable-params", "train-val-overlap",
-         "weight-decay-out-of-range", "head-not-trained"], 0),
+         "weight-decay-out-of-range", "head-not-trained", "random-init-not-pretrained"], 0),
     "non-finite-loss": 1,
     "grads-accumulating": 3,
     "dead-parameters": 3,

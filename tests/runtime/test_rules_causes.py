@@ -18,6 +18,7 @@ FAULTS: dict[str, tuple[dict[str, Any], int]] = {
     "prediction-collapse": ({"stuck_head": True, "steps": 100, "eval_every": 20}, 100),
     "eval-nondeterministic": ({"always_dropout": True, "steps": 10, "eval_every": 5}, 5),
     # PEFT without task_type: only adapters (here: one encoder layer) train, the new head stays frozen
+    "random-init-not-pretrained": ({"checkpoint": "config", "steps": 3}, 0),
     "head-not-trained": ({"checkpoint": "encoder", "lr": 1e-4, "train_only": ("bert.encoder.layer.1.",), "steps": 3}, 0),
 }
 
@@ -31,6 +32,10 @@ CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
     "prediction-collapse": [
         {"steps": 100, "eval_every": 20},  # one class up to step ~40 (nothing learned yet), then several
         {"steps": 60, "eval_every": 10, "num_labels": 3, "dataset": "majority"},
+    ],
+    "random-init-not-pretrained": [
+        {"checkpoint": "encoder", "lr": 1e-4, "steps": 3},
+        {"steps": 3},  # a small model trained from scratch on purpose: custom sizes, no checkpoint anywhere
     ],
     "head-not-trained": [
         {"checkpoint": "encoder", "lr": 1e-4, "train_only": ("bert.encoder.layer.1.", "classifier."), "steps": 3},
@@ -167,6 +172,65 @@ def test_the_checkpoints_mark_survives_peft_style_wrapping() -> None:
     (part,) = pretrained_parts(model)
     assert part.new == ["classifier.weight", "classifier.bias"]
     assert "bert.encoder.layer.0.attention.self.query.base_layer.weight" in part.loaded
+
+
+# --- random-init-not-pretrained ------------------------------------------------------------------
+
+
+def _doctor_at_preflight(model: Any, tokenizer: Any = None) -> Any:
+    import torch
+
+    import ftdoctor
+
+    with ftdoctor.watch(model, torch.optim.AdamW(model.parameters()), tokenizer=tokenizer) as doctor:
+        doctor.observe_batch({"labels": torch.tensor([0, 1])})  # the pre-flight runs here
+    return doctor
+
+
+def _small_default_bert_config() -> Any:
+    from transformers import BertConfig
+
+    class SmallBertConfig(BertConfig):
+        def __init__(self, hidden_size: int = 32, num_hidden_layers: int = 1, num_attention_heads: int = 2,
+                     intermediate_size: int = 64, vocab_size: int = 200, **kwargs: Any) -> None:
+            super().__init__(hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, vocab_size=vocab_size,
+                             num_attention_heads=num_attention_heads, intermediate_size=intermediate_size, **kwargs)
+
+    return SmallBertConfig
+
+
+def _pretrained_tokenizer(tmp_path: Any) -> Any:
+    from transformers import AutoTokenizer
+
+    from ftdoctor.runner.models import build_word_tokenizer
+
+    build_word_tokenizer(["a tiny corpus"]).save_pretrained(tmp_path)
+    return AutoTokenizer.from_pretrained(tmp_path)
+
+
+def test_a_default_sized_model_with_a_pretrained_tokenizer_fires(tmp_path: Any) -> None:
+    """``BertForSequenceClassification(BertConfig())`` next to ``AutoTokenizer.from_pretrained(ckpt)``."""
+    from transformers import BertForSequenceClassification
+
+    model = BertForSequenceClassification(_small_default_bert_config()())
+    tokenizer = _pretrained_tokenizer(tmp_path)
+    finding = next(f for f in _doctor_at_preflight(model, tokenizer).findings)
+    assert finding.rule == "random-init-not-pretrained" and finding.evidence["tokenizer_from"] == str(tmp_path)
+    custom = BertForSequenceClassification(_small_default_bert_config()(hidden_size=16))
+    assert _doctor_at_preflight(custom, tokenizer).findings == []  # sizes chosen on purpose: from scratch
+
+
+def test_weights_loaded_with_load_state_dict_are_not_random() -> None:
+    from transformers import AutoConfig, BertForSequenceClassification, BertModel
+
+    from harness import pretrained_encoder
+
+    directory = pretrained_encoder()
+    model = BertForSequenceClassification(AutoConfig.from_pretrained(directory))
+    model.bert.load_state_dict(BertModel.from_pretrained(directory).state_dict())
+    assert _doctor_at_preflight(model).findings == []
+    assert [f.rule for f in _doctor_at_preflight(BertForSequenceClassification(
+        AutoConfig.from_pretrained(directory))).findings] == ["random-init-not-pretrained"]
 
 
 # --- folding -----------------------------------------------------------------------------------
