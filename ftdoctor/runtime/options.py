@@ -87,6 +87,10 @@ class DoctorOptions:
     #: (deterministic kernels give 0 on CPU; dropout 0.1 moves tiny-BERT logits by ~10%)
     replay_tolerance: float = 1e-3
 
+    # --- missing-train-mode ---------------------------------------------------------------
+    #: dropout inactive at every backpropagated forward of this many first optimizer steps
+    train_mode_steps: int = 3
+
     # --- overfitting-gap -------------------------------------------------------
     #: validation loss rising while training loss falls for this many consecutive evaluations
     overfit_evaluations: int = 2

@@ -19,6 +19,7 @@ FAULTS: dict[str, tuple[dict[str, Any], int]] = {
     "eval-nondeterministic": ({"always_dropout": True, "steps": 10, "eval_every": 5}, 5),
     # PEFT without task_type: only adapters (here: one encoder layer) train, the new head stays frozen
     "random-init-not-pretrained": ({"checkpoint": "config", "steps": 3}, 0),
+    "missing-train-mode": ({"train_in_eval_mode": True, "steps": 5}, 3),
     "head-not-trained": ({"checkpoint": "encoder", "lr": 1e-4, "train_only": ("bert.encoder.layer.1.",), "steps": 3}, 0),
 }
 
@@ -32,6 +33,11 @@ CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
     "prediction-collapse": [
         {"steps": 100, "eval_every": 20},  # one class up to step ~40 (nothing learned yet), then several
         {"steps": 60, "eval_every": 10, "num_labels": 3, "dataset": "majority"},
+    ],
+    "missing-train-mode": [
+        {"steps": 5},
+        {"steps": 6, "eval_every": 1},  # model.eval() for every evaluation, model.train() after it
+        {"checkpoint": "encoder", "lr": 1e-4, "steps": 5},
     ],
     "random-init-not-pretrained": [
         {"checkpoint": "encoder", "lr": 1e-4, "steps": 3},
@@ -172,6 +178,56 @@ def test_the_checkpoints_mark_survives_peft_style_wrapping() -> None:
     (part,) = pretrained_parts(model)
     assert part.new == ["classifier.weight", "classifier.bias"]
     assert "bert.encoder.layer.0.attention.self.query.base_layer.weight" in part.loaded
+
+
+# --- missing-train-mode -------------------------------------------------------------------------
+
+
+def _train_wrapper(call_train_on_encoder: bool, dropout: float = 0.1) -> Any:
+    """Your own nn.Module (train mode by default) around a from_pretrained encoder (eval mode)."""
+    import torch
+    from transformers import BertModel
+    from transformers.utils import logging as hf_logging
+
+    import ftdoctor
+    from harness import pretrained_encoder
+
+    hf_logging.set_verbosity_error()
+
+    class Classifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = BertModel.from_pretrained(pretrained_encoder(), hidden_dropout_prob=dropout,
+                                                     attention_probs_dropout_prob=dropout)
+            self.dropout = torch.nn.Dropout(0.1)
+            self.head = torch.nn.Linear(32, 2)
+
+        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+            return self.head(self.dropout(self.encoder(input_ids=input_ids).pooler_output))
+
+    torch.manual_seed(0)
+    model = Classifier()
+    if call_train_on_encoder:
+        model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    with ftdoctor.watch(model, optimizer) as doctor:
+        for _ in range(4):
+            optimizer.zero_grad()
+            logits = model(torch.randint(5, 200, (8, 12)))
+            torch.nn.functional.cross_entropy(logits, torch.randint(0, 2, (8,))).backward()
+            optimizer.step()
+    return doctor
+
+
+def test_a_pretrained_encoder_left_in_eval_mode_inside_a_wrapper_is_caught() -> None:
+    finding = next(f for f in _train_wrapper(False).findings if f.rule == "missing-train-mode")
+    assert finding.message.startswith("`encoder` (BertModel) was trained in eval mode")
+    assert finding.step is not None and finding.step <= 3
+
+
+@pytest.mark.parametrize(("call_train", "dropout"), [(True, 0.1), (False, 0.0)])
+def test_train_mode_or_no_dropout_is_silent(call_train: bool, dropout: float) -> None:
+    assert "missing-train-mode" not in {f.rule for f in _train_wrapper(call_train, dropout).findings}
 
 
 # --- random-init-not-pretrained ------------------------------------------------------------------
