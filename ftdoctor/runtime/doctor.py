@@ -43,6 +43,7 @@ from ftdoctor.runtime.events import (
     EvalPass,
     EvalReplay,
     Evaluation,
+    ForwardCall,
     ForwardDone,
     LabelledData,
     LossInput,
@@ -421,6 +422,8 @@ class Doctor:
             self._current = _Forward(self.step, phase, module.training, definite_eval, grad, labels=labels)
             if not self._explicit_batches:
                 self._publish_batch(phase, labels, args, kwargs)
+            if self._handlers["on_forward_call"]:
+                self._publish("on_forward_call", ForwardCall(self.step, phase, args, kwargs))
 
     def _forward_post(self, module: torch.nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         self._forward_depth = max(0, self._forward_depth - 1)
@@ -771,6 +774,7 @@ _HANDLER_NAMES = (
     "on_preflight",
     "on_datasets",
     "on_batch",
+    "on_forward_call",
     "on_forward",
     "on_loss_input",
     "on_backward",

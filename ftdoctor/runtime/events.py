@@ -60,6 +60,19 @@ class BatchSeen:
 
 
 @dataclass
+class ForwardCall:
+    """The watched model is about to run a forward: its inputs as called (not copied).
+
+    Published only while a rule listens, so it costs nothing otherwise.
+    """
+
+    step: int
+    phase: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+@dataclass
 class ForwardDone:
     """The watched model's forward returned."""
 

@@ -64,7 +64,7 @@ class RuntimeRule:
         return self.fired and finding.rule in self.explains_findings
 
     # Handlers, overridden by subclasses that care (names match events.py):
-    # on_preflight(Preflight), on_batch(BatchSeen), on_forward(ForwardDone),
+    # on_preflight(Preflight), on_batch(BatchSeen), on_forward_call(ForwardCall), on_forward(ForwardDone),
     # on_loss_input(LossInput), on_backward(BackwardDone),
     # on_before_step(OptimizerStep), on_after_step(OptimizerStep),
     # on_zero_grad(ZeroGrad), on_eval_pass(EvalPass), on_eval_replay(EvalReplay),
