@@ -121,6 +121,7 @@ def fault_cases() -> list[Case]:
         case("weight-decay-out-of-range", "AdamW weight_decay=64", weight_decay=64.0),
         case("prediction-collapse", "frozen head whose bias picks class 0", stuck_head=True, steps=100),
         case("eval-nondeterministic", "a head dropout calling F.dropout(training=True)", always_dropout=True),
+        case("missing-attention-mask", "padded batches, no attention_mask", padded=True, no_attention_mask=True),
         case("missing-train-mode", "the loop never calls model.train()", train_in_eval_mode=True),
         case("random-init-not-pretrained", "model built from a config loaded from the checkpoint",
              checkpoint="config"),
@@ -171,7 +172,7 @@ WINDOWS: dict[str, int | str | None] = {
     **dict.fromkeys(
         ["label-out-of-range", "label-count-mismatch", "label-type-mismatch", "class-imbalance",
          "head-output-mismatch", "params-not-in-optimizer", "no-trainable-params", "train-val-overlap",
-         "weight-decay-out-of-range", "head-not-trained", "random-init-not-pretrained"], 0),
+         "weight-decay-out-of-range", "head-not-trained", "random-init-not-pretrained", "missing-attention-mask"], 0),
     "non-finite-loss": 1,
     "grads-accumulating": 3,
     "missing-train-mode": 3,

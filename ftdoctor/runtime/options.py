@@ -91,6 +91,10 @@ class DoctorOptions:
     #: dropout inactive at every backpropagated forward of this many first optimizer steps
     train_mode_steps: int = 3
 
+    # --- missing-attention-mask -----------------------------------------------------------
+    #: the first forwards whose inputs are checked for padding without a mask
+    mask_check_forwards: int = 16
+
     # --- overfitting-gap -------------------------------------------------------
     #: validation loss rising while training loss falls for this many consecutive evaluations
     overfit_evaluations: int = 2

@@ -20,6 +20,7 @@ FAULTS: dict[str, tuple[dict[str, Any], int]] = {
     # PEFT without task_type: only adapters (here: one encoder layer) train, the new head stays frozen
     "random-init-not-pretrained": ({"checkpoint": "config", "steps": 3}, 0),
     "missing-train-mode": ({"train_in_eval_mode": True, "steps": 5}, 3),
+    "missing-attention-mask": ({"padded": True, "no_attention_mask": True, "steps": 3}, 0),
     "head-not-trained": ({"checkpoint": "encoder", "lr": 1e-4, "train_only": ("bert.encoder.layer.1.",), "steps": 3}, 0),
 }
 
@@ -33,6 +34,10 @@ CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
     "prediction-collapse": [
         {"steps": 100, "eval_every": 20},  # one class up to step ~40 (nothing learned yet), then several
         {"steps": 60, "eval_every": 10, "num_labels": 3, "dataset": "majority"},
+    ],
+    "missing-attention-mask": [
+        {"padded": True, "steps": 3},
+        {"no_attention_mask": True, "steps": 3},  # nothing padded: a mask would change nothing
     ],
     "missing-train-mode": [
         {"steps": 5},
@@ -178,6 +183,46 @@ def test_the_checkpoints_mark_survives_peft_style_wrapping() -> None:
     (part,) = pretrained_parts(model)
     assert part.new == ["classifier.weight", "classifier.bias"]
     assert "bert.encoder.layer.0.attention.self.query.base_layer.weight" in part.loaded
+
+
+# --- missing-attention-mask ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", ["kwargs", "batch-dict", "positional"])
+def test_padding_without_a_mask_is_seen_however_the_ids_are_passed(call: str) -> None:
+    import torch
+
+    import ftdoctor
+    from harness import tiny_bert
+
+    model = tiny_bert()
+    ids = torch.randint(5, 200, (4, 10))
+    ids[:2, 7:] = 0  # right padding
+    with ftdoctor.watch(model, torch.optim.AdamW(model.parameters())) as doctor:
+        if call == "kwargs":
+            model(input_ids=ids)
+        elif call == "batch-dict":
+            model(**{"input_ids": ids})
+        else:
+            model(ids)
+    finding = next(f for f in doctor.findings if f.rule == "missing-attention-mask")
+    assert finding.evidence["padded_rows"] == 2
+
+
+def test_no_pad_id_in_the_config_or_pad_equal_to_eos_is_silent() -> None:
+    import torch
+
+    import ftdoctor
+    from harness import tiny_bert
+
+    for pad, eos in ((None, None), (2, 2)):
+        model = tiny_bert()
+        model.config.pad_token_id, model.config.eos_token_id = pad, eos
+        ids = torch.randint(5, 200, (4, 10))
+        ids[:, -1] = 2
+        with ftdoctor.watch(model, torch.optim.AdamW(model.parameters())) as doctor:
+            model(input_ids=ids)
+        assert doctor.findings == []
 
 
 # --- missing-train-mode -------------------------------------------------------------------------
