@@ -139,6 +139,23 @@ class ZeroGrad:
 
 
 @dataclass
+class OptimizerAdded:
+    """An optimizer joined the run (the first one too), at construction in script mode.
+
+    ``shared_params`` of its ``params`` parameter tensors are already held by an
+    earlier optimizer of this run — a rebuilt optimizer (its Adam state starts
+    from zero); ``earlier_steps`` is how many optimizer steps the run had taken.
+    """
+
+    step: int
+    index: int  # 0 for the run's first optimizer
+    optimizer: "torch.optim.Optimizer"
+    params: int
+    shared_params: int
+    earlier_steps: int
+
+
+@dataclass
 class Evaluation:
     """A finished evaluation with whatever metrics are known."""
 
