@@ -121,6 +121,7 @@ def fault_cases() -> list[Case]:
         case("weight-decay-out-of-range", "AdamW weight_decay=64", weight_decay=64.0),
         case("prediction-collapse", "frozen head whose bias picks class 0", stuck_head=True, steps=100),
         case("eval-nondeterministic", "a head dropout calling F.dropout(training=True)", always_dropout=True),
+        case("optimizer-recreated-in-loop", "a new AdamW every 10 steps", recreate_optimizer_every=10),
         case("missing-attention-mask", "padded batches, no attention_mask", padded=True, no_attention_mask=True),
         case("missing-train-mode", "the loop never calls model.train()", train_in_eval_mode=True),
         case("random-init-not-pretrained", "model built from a config loaded from the checkpoint",
@@ -176,6 +177,7 @@ WINDOWS: dict[str, int | str | None] = {
     "non-finite-loss": 1,
     "grads-accumulating": 3,
     "missing-train-mode": 3,
+    "optimizer-recreated-in-loop": 10,  # the first rebuild
     "dead-parameters": 3,
     "lr-too-high": 50,
     "lr-too-low": 50,

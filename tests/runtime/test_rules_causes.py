@@ -21,6 +21,7 @@ FAULTS: dict[str, tuple[dict[str, Any], int]] = {
     "random-init-not-pretrained": ({"checkpoint": "config", "steps": 3}, 0),
     "missing-train-mode": ({"train_in_eval_mode": True, "steps": 5}, 3),
     "missing-attention-mask": ({"padded": True, "no_attention_mask": True, "steps": 3}, 0),
+    "optimizer-recreated-in-loop": ({"recreate_optimizer_every": 3, "steps": 5}, 3),
     "head-not-trained": ({"checkpoint": "encoder", "lr": 1e-4, "train_only": ("bert.encoder.layer.1.",), "steps": 3}, 0),
 }
 
@@ -34,6 +35,9 @@ CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
     "prediction-collapse": [
         {"steps": 100, "eval_every": 20},  # one class up to step ~40 (nothing learned yet), then several
         {"steps": 60, "eval_every": 10, "num_labels": 3, "dataset": "majority"},
+    ],
+    "optimizer-recreated-in-loop": [
+        {"recreate_optimizer_every": 3, "optimizer": "sgd", "lr": 0.05, "steps": 5},  # plain SGD keeps no state
     ],
     "missing-attention-mask": [
         {"padded": True, "steps": 3},
@@ -183,6 +187,28 @@ def test_the_checkpoints_mark_survives_peft_style_wrapping() -> None:
     (part,) = pretrained_parts(model)
     assert part.new == ["classifier.weight", "classifier.bias"]
     assert "bert.encoder.layer.0.attention.self.query.base_layer.weight" in part.loaded
+
+
+# --- optimizer-recreated-in-loop ---------------------------------------------------------------
+
+
+def test_a_second_phase_over_more_parameters_is_not_a_rebuild() -> None:
+    """Head first (frozen encoder), then a new optimizer once the encoder is unfrozen: deliberate."""
+    import torch
+
+    import ftdoctor
+    from harness import tiny_bert
+
+    model = tiny_bert()
+    head = torch.optim.AdamW(model.classifier.parameters(), lr=1e-3)
+    with ftdoctor.watch(model, head) as doctor:
+        for optimizer in (head, torch.optim.AdamW(model.parameters(), lr=1e-4)):
+            doctor.add_optimizer(optimizer)
+            for _ in range(2):
+                optimizer.zero_grad()
+                model(input_ids=torch.randint(5, 200, (8, 12)), labels=torch.randint(0, 2, (8,))).loss.backward()
+                optimizer.step()
+    assert "optimizer-recreated-in-loop" not in {f.rule for f in doctor.findings}
 
 
 # --- missing-attention-mask ---------------------------------------------------------------------
