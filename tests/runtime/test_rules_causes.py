@@ -189,6 +189,55 @@ def test_the_checkpoints_mark_survives_peft_style_wrapping() -> None:
     assert "bert.encoder.layer.0.attention.self.query.base_layer.weight" in part.loaded
 
 
+# --- dead-parameters: unused vs used under no_grad ------------------------------------------------
+
+
+def _feature_extractor_run(under_no_grad: bool, call_extractor: bool = True) -> Any:
+    import contextlib
+
+    import torch
+
+    import ftdoctor
+    from harness import tiny_bert
+
+    class Probe(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.extractor = tiny_bert().bert
+            self.head = torch.nn.Linear(32, 2)
+
+        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+            if not call_extractor:
+                return self.head(torch.ones(input_ids.shape[0], 32))
+            with torch.no_grad() if under_no_grad else contextlib.nullcontext():
+                features = self.extractor(input_ids=input_ids).pooler_output
+            return self.head(features.detach())
+
+    torch.manual_seed(0)
+    model = Probe()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)  # the extractor too, requires_grad left on
+    with ftdoctor.watch(model, optimizer) as doctor:
+        for _ in range(5):
+            optimizer.zero_grad()
+            logits = model(torch.randint(5, 200, (8, 12)))
+            torch.nn.functional.cross_entropy(logits, torch.randint(0, 2, (8,))).backward()
+            optimizer.step()
+    return next((f for f in doctor.findings if f.rule == "dead-parameters"), None)
+
+
+def test_a_feature_extractor_run_under_no_grad_on_purpose_is_not_dead() -> None:
+    assert _feature_extractor_run(under_no_grad=True) is None
+
+
+@pytest.mark.parametrize(("under_no_grad", "call_extractor", "says"), [
+    (False, True, "their modules run, but nothing they compute reaches the loss"),  # output detached
+    (False, False, "the forward never uses them"),
+])
+def test_dead_parameters_says_why(under_no_grad: bool, call_extractor: bool, says: str) -> None:
+    finding = _feature_extractor_run(under_no_grad, call_extractor)
+    assert finding is not None and finding.message.endswith(says)
+
+
 # --- optimizer-recreated-in-loop ---------------------------------------------------------------
 
 
