@@ -409,7 +409,17 @@ def test_weights_loaded_with_load_state_dict_are_not_random() -> None:
         AutoConfig.from_pretrained(directory))).findings] == ["random-init-not-pretrained"]
 
 
-# --- folding -----------------------------------------------------------------------------------
+# --- folding ---------------------------------------------------------------------------------------
+
+
+def test_a_loss_swing_from_label_sorted_batches_is_unshuffled_batches_not_the_lr() -> None:
+    """lr 3e-3 is a clean rate for the tiny model (no lr-too-high when shuffled); sorted batches make the loss swing."""
+    assert train(Spec(steps=60, lr=3e-3)).loud() == []
+    run = train(Spec(sorted_data=True, steps=60, eval_every=10, lr=3e-3))
+    (root,) = run.loud()
+    assert root.rule == "unshuffled-batches"
+    assert "lr-too-high" in {f.rule for f in root.related}
+    assert "lr-too-high" in {f["rule"] for f in run.doctor.report().to_dict()["findings"][0]["related"]}
 
 
 def _finding(slug: str, step: int) -> Any:
