@@ -78,9 +78,11 @@ class DoctorOptions:
     collapse_min_examples: int = 32
     #: ... at this many evaluations in a row (or at the run's last evaluation)
     collapse_evaluations: int = 2
-    #: ... unless the model predicted several classes before, the collapsed evaluation must come this many
+    #: ... unless the model had learned before, the collapsed evaluation must come this many
     #: steps into the run (the clean random-init tiny BERT predicts one class up to step ~40)
     collapse_after_steps: int = 100
+    #: "predicted several classes before" means: an evaluation's accuracy beat the majority share by this much
+    collapse_learned_margin: float = 0.1
 
     # --- eval-nondeterministic -----------------------------------------------------------
     #: the replayed eval forward may differ by this share of the outputs' largest magnitude

@@ -57,8 +57,9 @@ Knobs, correct by default (the fault each reproduces in brackets):
 - ``train_in_eval_mode`` [missing-train-mode: the loop never calls model.train()],
   ``padded`` (examples end in a random run of pad tokens, masked out) with ``no_attention_mask``
   [missing-attention-mask], ``always_dropout`` [eval-nondeterministic: the classifier's dropout is a
-  custom module calling ``F.dropout(training=True)``], ``stuck_head`` [prediction-collapse: a frozen
-  classifier whose bias always picks class 0], ``recreate_optimizer_every`` [optimizer-recreated-in-loop:
+  custom module calling ``F.dropout(training=True)``], ``stuck_head`` (a frozen classifier whose bias
+  always picks class 0), ``class_weights`` (an external ``CrossEntropyLoss(weight=...)``; a zero weight
+  [prediction-collapse: the class never counts in the loss]), ``recreate_optimizer_every`` [optimizer-recreated-in-loop:
   a new AdamW over the same parameters every n steps, handed to ``doctor.add_optimizer``].
 - ``watch`` (False: the same run without the doctor), ``doctor_kwargs``
   (extra keyword arguments for ``ftdoctor.watch``).
@@ -128,6 +129,7 @@ class Spec:
     no_attention_mask: bool = False
     always_dropout: bool = False
     stuck_head: bool = False
+    class_weights: tuple[float, ...] | None = None
     recreate_optimizer_every: int = 0
     watch: bool = True
     doctor_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -397,10 +399,11 @@ def compute_loss(model: nn.Module, batch: Split, spec: Spec) -> tuple[torch.Tens
     inputs = {"input_ids": batch.input_ids}
     if not spec.no_attention_mask:
         inputs["attention_mask"] = batch.attention_mask
-    if spec.external_loss or spec.softmax_before_loss:
+    if spec.external_loss or spec.softmax_before_loss or spec.class_weights:
         logits = model(**inputs).logits
         scores = logits.softmax(dim=-1) if spec.softmax_before_loss else logits
-        return nn.CrossEntropyLoss()(scores, labels), logits
+        weight = torch.tensor(spec.class_weights) if spec.class_weights else None
+        return nn.CrossEntropyLoss(weight=weight)(scores, labels), logits
     output = model(**inputs, labels=labels)
     return output.loss, output.logits
 

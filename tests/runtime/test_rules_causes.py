@@ -15,7 +15,8 @@ from ftdoctor.runtime.causes import fold_symptoms
 #: rule -> (the fault's knobs, the latest step at which it must be established)
 FAULTS: dict[str, tuple[dict[str, Any], int]] = {
     "weight-decay-out-of-range": ({"weight_decay": 64.0, "steps": 3}, 0),
-    "prediction-collapse": ({"stuck_head": True, "steps": 100, "eval_every": 20}, 100),
+    # class weights that give one class no say in the loss (the labels reach only the loss: external loss)
+    "prediction-collapse": ({"class_weights": (1.0, 0.0), "steps": 100, "eval_every": 20}, 100),
     "eval-nondeterministic": ({"always_dropout": True, "steps": 10, "eval_every": 5}, 5),
     # PEFT without task_type: only adapters (here: one encoder layer) train, the new head stays frozen
     "random-init-not-pretrained": ({"checkpoint": "config", "steps": 3}, 0),
@@ -35,6 +36,7 @@ CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
     "prediction-collapse": [
         {"steps": 100, "eval_every": 20},  # one class up to step ~40 (nothing learned yet), then several
         {"steps": 60, "eval_every": 10, "num_labels": 3, "dataset": "majority"},
+        {"class_weights": (1.0, 2.0), "steps": 100, "eval_every": 20},  # weighted, but every class counts
     ],
     "optimizer-recreated-in-loop": [
         {"recreate_optimizer_every": 3, "optimizer": "sgd", "lr": 0.05, "steps": 5},  # plain SGD keeps no state
@@ -119,6 +121,34 @@ def test_what_counts_as_a_collapsed_evaluation(predicted: list[int], labelled: l
     from ftdoctor.runtime.rules.prediction_collapse import _collapse
 
     assert (_collapse(predicted, labelled, DoctorOptions()) is not None) == collapsed
+
+
+def _evaluate(rule: Any, step: int, predictions: list[int], labels: list[int]) -> None:
+    import torch
+
+    from ftdoctor.runtime.events import EvalPass, ForwardDone
+
+    logits = torch.nn.functional.one_hot(torch.tensor(predictions), 2).float()
+    rule.on_forward(ForwardDone(step, "eval", logits, None, torch.tensor(labels), False, False))
+    rule.on_eval_pass(EvalPass(step, 1, 0, 0, True))
+
+
+@pytest.mark.parametrize(("first", "fires"), [
+    ([0, 1] * 32, True),  # learned (accuracy 1.0), then collapsed: a regression, reported before step 100
+    ([0, 0, 1, 1] * 16, False),  # mixed but at chance: a random head's noise, not learning
+])
+def test_a_collapse_after_learning_is_reported_at_once(first: list[int], fires: bool) -> None:
+    from ftdoctor.runtime.options import DoctorOptions
+    from ftdoctor.runtime.rules.prediction_collapse import PredictionCollapse
+
+    rule = PredictionCollapse(DoctorOptions())
+    labels = [0, 1] * 32
+    _evaluate(rule, 10, first, labels)
+    _evaluate(rule, 20, [0] * 64, labels)
+    _evaluate(rule, 30, [0] * 64, labels)
+    assert rule.fired == fires
+    if fires:
+        assert rule.findings[0].step == 30 and rule.findings[0].evidence["collapsed_evaluations"] == 2
 
 
 # --- eval-nondeterministic ------------------------------------------------------------------

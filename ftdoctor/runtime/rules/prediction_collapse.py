@@ -1,16 +1,18 @@
 """prediction-collapse: on validation the model predicts (nearly) one class while the labels hold several.
 
 Every evaluation pass (see the doctor's eval phase) is tallied from its forwards'
-logits and labels: the predicted-class histogram and the label histogram (kept on
+logits and labels (passed to the model, or the targets of a loss computed on its logits): the predicted-class histogram and the label histogram (kept on
 the device, read once per pass). A pass has *collapsed* when it holds at least
 ``collapse_min_examples`` labelled examples, one class takes at least
 ``collapse_share`` of the predictions, and that class is at most
 ``collapse_label_share`` of the labels (so a faithful model on imbalanced data is
 not collapsed). The rule fires at the ``collapse_evaluations``-th collapsed pass in
 a row, or at the end of a run whose last evaluation collapsed, provided the model
-*had* predicted several classes at an earlier evaluation (it collapsed) or the
-collapsed pass came ``collapse_after_steps`` optimizer steps into the run (it never
-got off the ground). Calibration: the clean random-init tiny BERT (harness, lr 1e-3,
+had learned something at an earlier evaluation (its accuracy beat always answering
+the majority class by ``collapse_learned_margin``: it collapsed since) or the collapsed
+pass came ``collapse_after_steps`` optimizer steps into the run (it never got off the
+ground). Mixed predictions no better than the majority class are a random head's noise,
+not learning. Calibration: the clean random-init tiny BERT (harness, lr 1e-3,
 keyword/majority data, 2-3 classes) predicts one class at every evaluation up to
 step 40 and several from step 50 on; pretrained MiniLM leaves the one-class start
 within its first evaluation.
@@ -22,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ftdoctor.runtime.events import EvalPass, ForwardDone, RunEnded
+from ftdoctor.runtime.events import EvalPass, ForwardDone, LossInput, RunEnded
 from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 
 
@@ -34,38 +36,54 @@ class PredictionCollapse(RuntimeRule):
         super().__init__(options)
         self.predicted: torch.Tensor | None = None  # per class, this pass
         self.labelled: torch.Tensor | None = None
+        self.correct: torch.Tensor | None = None
+        self.unlabelled: torch.Tensor | None = None  # the latest eval forward's logits, its labels not yet seen
         self.streak: list[dict[str, Any]] = []  # the collapsed passes in a row, latest last
         self.last_collapsed = False
-        self.was_diverse = False  # an earlier evaluation predicted several classes
+        self.had_learned = False  # an earlier evaluation beat always answering the majority class
 
     def on_forward(self, event: ForwardDone) -> None:
-        logits, labels = event.logits, event.labels
-        if event.phase != "eval" or logits is None or labels is None:
+        self.unlabelled = None
+        if event.phase != "eval" or event.logits is None:
             return
+        if event.labels is None:
+            self.unlabelled = event.logits  # labels may come with the loss computed outside the model
+            return
+        self._tally(event.logits, event.labels)
+
+    def on_loss_input(self, event: LossInput) -> None:
+        logits, self.unlabelled = self.unlabelled, None
+        if logits is not None and event.target is not None and event.input.shape == logits.shape:
+            self._tally(logits, event.target)
+
+    def _tally(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
         if logits.dim() != 2 or logits.shape[-1] < 2 or labels.dim() != 1 or labels.shape[0] != logits.shape[0]:
             return
         if labels.dtype.is_floating_point or labels.dtype == torch.bool:
             return
         width = logits.shape[-1]
         known = (labels >= 0) & (labels < width)
-        predicted = torch.bincount(logits.argmax(-1)[known], minlength=width)
+        guesses = logits.argmax(-1)[known]
+        predicted = torch.bincount(guesses, minlength=width)
         labelled = torch.bincount(labels[known], minlength=width)
+        correct = (guesses == labels[known]).sum()
         if self.predicted is None or self.predicted.shape != predicted.shape:
-            self.predicted, self.labelled = predicted, labelled
+            self.predicted, self.labelled, self.correct = predicted, labelled, correct
         else:
             self.predicted = self.predicted + predicted
             self.labelled = self.labelled + labelled  # type: ignore[operator]
+            self.correct = self.correct + correct  # type: ignore[operator]
 
     def on_eval_pass(self, event: EvalPass) -> None:
         if self.predicted is None or self.labelled is None:
             return
-        predicted, labelled = self.predicted.tolist(), self.labelled.tolist()
-        self.predicted = self.labelled = None
+        predicted, labelled, correct = self.predicted.tolist(), self.labelled.tolist(), int(self.correct)
+        self.predicted = self.labelled = self.correct = None
         tally = _collapse(predicted, labelled, self.options)
         self.last_collapsed = tally is not None
         if tally is None:
             self.streak = []
-            self.was_diverse = self.was_diverse or sum(1 for n in predicted if n) >= 2
+            self.had_learned = self.had_learned or _beats_the_majority(correct, labelled, self.options)
             return
         self.streak.append({**tally, "step": event.step})
         if len(self.streak) >= self.options.collapse_evaluations and self._past_the_start():
@@ -77,7 +95,7 @@ class PredictionCollapse(RuntimeRule):
 
     def _past_the_start(self) -> bool:
         """Not the one-class start every model has before it learns anything."""
-        return self.was_diverse or self.streak[-1]["step"] >= self.options.collapse_after_steps
+        return self.had_learned or self.streak[-1]["step"] >= self.options.collapse_after_steps
 
     def _emit(self, step: int) -> None:
         latest = self.streak[-1]
@@ -100,6 +118,12 @@ class PredictionCollapse(RuntimeRule):
                 "share_threshold": self.options.collapse_share,
             },
         )
+
+
+def _beats_the_majority(correct: int, labelled: list[int], options: Any) -> bool:
+    """The evaluation's accuracy clears the majority-class share by ``collapse_learned_margin``."""
+    total = sum(labelled)
+    return total >= options.collapse_min_examples and correct / total >= max(labelled) / total + options.collapse_learned_margin
 
 
 def _collapse(predicted: list[int], labelled: list[int], options: Any) -> dict[str, Any] | None:
