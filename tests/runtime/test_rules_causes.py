@@ -259,6 +259,18 @@ def test_a_feature_extractor_run_under_no_grad_on_purpose_is_not_dead() -> None:
     assert _feature_extractor_run(under_no_grad=True) is None
 
 
+def test_the_linear_probe_script_is_not_told_its_extractor_is_unused() -> None:
+    """fixtures/user_scripts/frozen_extractor_no_grad.py, run as `ftdoctor run script.py` runs it."""
+    from pathlib import Path
+
+    from ftdoctor.runner.script import diagnose_script
+
+    script = Path(__file__).resolve().parents[2] / "fixtures" / "user_scripts" / "frozen_extractor_no_grad.py"
+    report = diagnose_script(script, [])
+    assert report.steps == 24
+    assert [f.rule for f in report.findings if f.severity.value in ("warning", "error")] == []
+
+
 @pytest.mark.parametrize(("under_no_grad", "call_extractor", "says"), [
     (False, True, "their modules run, but nothing they compute reaches the loss"),  # output detached
     (False, False, "the forward never uses them"),
