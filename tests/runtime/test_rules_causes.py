@@ -259,16 +259,32 @@ def test_a_feature_extractor_run_under_no_grad_on_purpose_is_not_dead() -> None:
     assert _feature_extractor_run(under_no_grad=True) is None
 
 
-def test_the_linear_probe_script_is_not_told_its_extractor_is_unused() -> None:
-    """fixtures/user_scripts/frozen_extractor_no_grad.py, run as `ftdoctor run script.py` runs it."""
+def _run_user_script(name: str) -> Any:
+    """fixtures/user_scripts/<name>, run the way `ftdoctor run script.py` runs it."""
     from pathlib import Path
 
     from ftdoctor.runner.script import diagnose_script
 
-    script = Path(__file__).resolve().parents[2] / "fixtures" / "user_scripts" / "frozen_extractor_no_grad.py"
-    report = diagnose_script(script, [])
-    assert report.steps == 24
-    assert [f.rule for f in report.findings if f.severity.value in ("warning", "error")] == []
+    return diagnose_script(Path(__file__).resolve().parents[2] / "fixtures" / "user_scripts" / name, [])
+
+
+def _loud_rules(report: Any) -> list[str]:
+    return [f.rule for f in report.findings if f.severity.value in ("warning", "error")]
+
+
+def test_the_linear_probe_script_is_not_told_its_extractor_is_unused() -> None:
+    report = _run_user_script("frozen_extractor_no_grad.py")
+    assert report.steps == 24 and _loud_rules(report) == []
+
+
+@pytest.mark.parametrize(("script", "root_cause"), [
+    ("trainer_new_head_frozen.py", "head-not-trained"),
+    ("encoder_from_checkpoint_config.py", "random-init-not-pretrained"),
+])
+def test_issue_11_user_scripts_get_their_root_cause(script: str, root_cause: str) -> None:
+    report = _run_user_script(script)
+    assert _loud_rules(report) == [root_cause]
+    assert next(f for f in report.findings if f.rule == root_cause).step == 0
 
 
 @pytest.mark.parametrize(("under_no_grad", "call_extractor", "says"), [
