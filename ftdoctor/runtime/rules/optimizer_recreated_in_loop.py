@@ -11,7 +11,6 @@ so does one that keeps no state (plain SGD).
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 
