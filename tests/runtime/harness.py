@@ -57,8 +57,7 @@ Knobs, correct by default (the fault each reproduces in brackets):
 - ``train_in_eval_mode`` [missing-train-mode: the loop never calls model.train()],
   ``padded`` (examples end in a random run of pad tokens, masked out) with ``no_attention_mask``
   [missing-attention-mask], ``always_dropout`` [eval-nondeterministic: the classifier's dropout is a
-  custom module calling ``F.dropout(training=True)``], ``stuck_head`` (a frozen classifier whose bias
-  always picks class 0), ``class_weights`` (an external ``CrossEntropyLoss(weight=...)``; a zero weight
+  custom module calling ``F.dropout(training=True)``], ``class_weights`` (an external ``CrossEntropyLoss(weight=...)``; a zero weight
   [prediction-collapse: the class never counts in the loss]), ``recreate_optimizer_every`` [optimizer-recreated-in-loop:
   a new AdamW over the same parameters every n steps, handed to ``doctor.add_optimizer``].
 - ``watch`` (False: the same run without the doctor), ``doctor_kwargs``
@@ -128,7 +127,6 @@ class Spec:
     padded: bool = False
     no_attention_mask: bool = False
     always_dropout: bool = False
-    stuck_head: bool = False
     class_weights: tuple[float, ...] | None = None
     recreate_optimizer_every: int = 0
     watch: bool = True
@@ -262,10 +260,6 @@ def build_model(spec: Spec) -> nn.Module:
     hidden = model.config.hidden_size
     if spec.always_dropout:
         model.dropout = AlwaysDropout(0.1)
-    if spec.stuck_head:
-        with torch.no_grad():
-            model.classifier.bias.copy_(torch.tensor([8.0] + [0.0] * (spec.num_labels - 1)))
-        model.classifier.requires_grad_(False)
     if spec.train_only:
         for name, param in model.named_parameters():
             param.requires_grad = name.startswith(spec.train_only)
@@ -285,7 +279,7 @@ def build_model(spec: Spec) -> nn.Module:
 def build_optimizer(spec: Spec, model: nn.Module) -> torch.optim.Optimizer:
     if spec.head_not_in_optimizer:
         params = list(model.bert.parameters())
-    elif (spec.freeze_encoder or spec.train_only or spec.stuck_head) and not spec.optimizer_includes_frozen:
+    elif (spec.freeze_encoder or spec.train_only) and not spec.optimizer_includes_frozen:
         params = [p for p in model.parameters() if p.requires_grad]
     else:
         params = list(model.parameters())
