@@ -118,6 +118,17 @@ def fault_cases() -> list[Case]:
                                                     for p in (0.1, 0.3, 1.0)}, give_datasets=True),
         case("unshuffled-batches", "label-sorted data, not shuffled", sorted_data=True),
         case("softmax-before-loss", "CrossEntropyLoss(softmax(logits))", softmax_before_loss=True),
+        case("weight-decay-out-of-range", "AdamW weight_decay=64", weight_decay=64.0),
+        case("prediction-collapse", "CrossEntropyLoss(weight=[1, 0]): class 1 never counts", class_weights=(1.0, 0.0),
+             steps=100),
+        case("eval-nondeterministic", "a head dropout calling F.dropout(training=True)", always_dropout=True),
+        case("optimizer-recreated-in-loop", "a new AdamW every 10 steps", recreate_optimizer_every=10),
+        case("missing-attention-mask", "padded batches, no attention_mask", padded=True, no_attention_mask=True),
+        case("missing-train-mode", "the loop never calls model.train()", train_in_eval_mode=True),
+        case("random-init-not-pretrained", "model built from a config loaded from the checkpoint",
+             checkpoint="config"),
+        case("head-not-trained", "from_pretrained encoder, only one layer trains (PEFT without task_type)",
+             checkpoint="encoder", lr=1e-4, train_only=("bert.encoder.layer.1.",)),
         *[runner_case(rule, f"runner inject: {mistake}", inject=(mistake,)) for mistake, rule in RUNNER_INJECTS],
         runner_case("lr-too-high", "runner config: learning_rate x100",
                     learning_rate=RUNNER_BASE["learning_rate"] * 100),
@@ -152,6 +163,10 @@ def clean_cases() -> list[Case]:
         harness_case(None, "datasets handed to the doctor", give_datasets=True),
         harness_case(None, "external CrossEntropyLoss", external_loss=True),
         harness_case(None, "SGD lr 0.05", optimizer="sgd", lr=0.05),
+        harness_case(None, "padded batches with their attention_mask", padded=True),
+        harness_case(None, "from_pretrained encoder, full fine-tune at lr 1e-4", checkpoint="encoder", lr=1e-4),
+        harness_case(None, "from_pretrained encoder, one layer and the new head train", checkpoint="encoder",
+                     lr=1e-4, train_only=("bert.encoder.layer.1.", "classifier.")),
         runner_case(None, "runner default on builtin:tiny"),
         script_case(None, "user script, correct"),
     ]
@@ -162,18 +177,23 @@ def clean_cases() -> list[Case]:
 WINDOWS: dict[str, int | str | None] = {
     **dict.fromkeys(
         ["label-out-of-range", "label-count-mismatch", "label-type-mismatch", "class-imbalance",
-         "head-output-mismatch", "params-not-in-optimizer", "no-trainable-params", "train-val-overlap"], 0),
+         "head-output-mismatch", "params-not-in-optimizer", "no-trainable-params", "train-val-overlap",
+         "weight-decay-out-of-range", "head-not-trained", "random-init-not-pretrained", "missing-attention-mask"], 0),
     "non-finite-loss": 1,
     "grads-accumulating": 3,
+    "missing-train-mode": 3,
+    "optimizer-recreated-in-loop": 10,  # the first rebuild
     "dead-parameters": 3,
     "lr-too-high": 50,
     "lr-too-low": 50,
     "exploding-gradients": 50,
     "dropout-in-eval": "eval",
+    "eval-nondeterministic": "eval",
     "eval-with-grad": "eval",
     "overfitting-gap": None,
     "unshuffled-batches": None,
     "softmax-before-loss": None,
+    "prediction-collapse": 100,  # DoctorOptions.collapse_after_steps: a one-class start is normal before it
     "script-crashed": None,
 }
 

@@ -61,6 +61,8 @@ class Finding:
     anchors: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     #: notebooks: the cell (numbered from 1 over all cells) that ``line`` counts within
     cell: int | None = None
+    #: symptoms of this finding's root cause, listed under it instead of beside it
+    related: tuple["Finding", ...] = ()
 
     def located_message(self) -> str:
         """The message, with a notebook finding's ``cell N:`` prefix completed to ``cell N, line L:`` — for
@@ -73,6 +75,13 @@ class Finding:
 
     def with_severity(self, severity: Severity) -> "Finding":
         return replace(self, severity=severity)
+
+    def with_related(self, *symptoms: "Finding") -> "Finding":
+        """This finding with ``symptoms`` (and whatever they listed) folded under it."""
+        folded = [*self.related]
+        for symptom in symptoms:
+            folded += [replace(symptom, related=()), *symptom.related]
+        return replace(self, related=tuple(folded))
 
     def sort_key(self) -> tuple[Any, ...]:
         return (self.path or "", self.cell or 0, self.line or 0, self.column or 0, self.step or 0, self.code)
@@ -94,6 +103,8 @@ class Finding:
         if mode == "run":
             data["step"] = self.step
             data["evidence"] = self.evidence or {}
+        if self.related:
+            data["related"] = [symptom.to_dict(mode) for symptom in self.related]
         return data
 
 

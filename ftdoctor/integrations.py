@@ -41,7 +41,9 @@ class DoctorCallback(TrainerCallback):
         if self.doctor is None or (not self.doctor.attached and self.doctor.step):
             if model is None:
                 return
-            self.doctor = Doctor(model, **self.watch_kwargs)  # a fresh doctor for each train() call
+            tokenizer = kwargs.get("processing_class") or kwargs.get("tokenizer")
+            watch_kwargs = {"tokenizer": tokenizer, **self.watch_kwargs}
+            self.doctor = Doctor(model, **watch_kwargs)  # a fresh doctor for each train() call
         self.doctor.attach()
         self._add_optimizer(optimizer)
 

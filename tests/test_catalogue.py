@@ -19,6 +19,20 @@ params-not-in-optimizer no-trainable-params non-finite-loss exploding-gradients 
 eval-with-grad train-val-overlap unshuffled-batches softmax-before-loss""".split()
 
 
+#: 0.2: new runtime rules, and static rules that gained a runtime side (one slug, one code, both kinds)
+CONTRACT_RUNTIME_02 = "prediction-collapse eval-nondeterministic weight-decay-out-of-range".split()
+CONTRACT_BOTH_KINDS_02 = """missing-attention-mask head-not-trained missing-train-mode optimizer-recreated-in-loop
+random-init-not-pretrained""".split()
+
+
+def test_the_02_runtime_slugs_are_catalogued_with_their_kinds() -> None:
+    catalogue = load_catalogue()
+    for slug in CONTRACT_RUNTIME_02:
+        assert catalogue[slug].kinds == ("runtime",), slug
+    for slug in CONTRACT_BOTH_KINDS_02:
+        assert catalogue[slug].kinds == ("static", "runtime"), slug
+
+
 def test_every_contract_slug_is_catalogued_with_its_kind() -> None:
     catalogue = load_catalogue()
     for slug in CONTRACT_STATIC:

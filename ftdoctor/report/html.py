@@ -102,9 +102,20 @@ def _finding_row(finding: Finding) -> str:
         f'<tr><td class="num">{finding.step or 0}</td>'
         f'<td><span class="badge {finding.severity.value}">{finding.severity.value}</span></td>'
         f'<td class="rule"><code>{escape(finding.code)}</code><span>{escape(finding.rule)}</span></td>'
-        f"<td>{escape(finding.message)}{where}{_evidence_list(finding.evidence)}</td>"
+        f"<td>{escape(finding.message)}{where}{_evidence_list(finding.evidence)}{_related_list(finding)}</td>"
         f'<td class="fix">{escape(finding.fix)}</td></tr>'
     )
+
+
+def _related_list(finding: Finding) -> str:
+    """Symptoms of the same root cause, listed under it."""
+    if not finding.related:
+        return ""
+    items = "".join(
+        f"<li><code>{escape(s.code)}</code> {escape(s.rule)} (step {s.step or 0}): {escape(s.message)}</li>"
+        for s in finding.related
+    )
+    return f'<div class="related">related symptoms:<ul>{items}</ul></div>'
 
 
 def _evidence_list(evidence: dict[str, Any] | None) -> str:

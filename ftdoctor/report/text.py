@@ -51,8 +51,16 @@ def _blocks(report: Report, *, quiet: bool) -> list[Block]:
             if finding.evidence:
                 block.details.append(("evidence", _evidence(finding.evidence)))
             block.details.append(("fix", finding.fix))
+            for symptom in finding.related:
+                block.details.append(("related", _related(report, symptom)))
         blocks.append(block)
     return blocks
+
+
+def _related(report: Report, symptom: Finding) -> str:
+    """A symptom of the finding's root cause, on one line."""
+    where = f"step {symptom.step or 0}" if report.mode == "run" else _location(symptom)
+    return f"{symptom.code} {symptom.rule} ({where}): {symptom.message}"
 
 
 def _location(finding: Finding) -> str:

@@ -81,6 +81,7 @@ def run_reference(config: RunConfig, *, settings: Settings, display: Display) ->
     state = LoopState()
     with ftdoctor.watch(
         model, prepared.optimizer, num_labels=model.config.num_labels, settings=settings,
+        tokenizer=prepared.loaded.tokenizer,
         train_data=LabelledData(texts=splits.train.texts, labels=splits.train.labels, name="train"),
         val_data=LabelledData(texts=splits.validation.texts, labels=splits.validation.labels, name="validation"),
     ) as doctor:

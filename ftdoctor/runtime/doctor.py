@@ -35,16 +35,20 @@ import torch
 
 from ftdoctor.findings import Finding, Report
 from ftdoctor.runtime import distributed
+from ftdoctor.runtime.causes import fold_symptoms
 from ftdoctor.runtime.events import (
     BackwardDone,
     BatchSeen,
     DatasetsSeen,
     EvalPass,
+    EvalReplay,
     Evaluation,
+    ForwardCall,
     ForwardDone,
     LabelledData,
     LossInput,
     NonFiniteLoss,
+    OptimizerAdded,
     OptimizerStep,
     Preflight,
     RunEnded,
@@ -150,9 +154,11 @@ class Doctor:
         val_data: LabelledData | None = None,
         settings: Settings | None = None,
         options: DoctorOptions | None = None,
+        tokenizer: Any = None,
     ) -> None:
         import ftdoctor.runtime.rules  # noqa: F401  (registers every rule)
 
+        self.tokenizer = tokenizer
         self.model = model
         self.settings = settings or Settings()
         self.options = options or DoctorOptions()
@@ -230,11 +236,16 @@ class Doctor:
         optimizer = _unwrap_optimizer(optimizer)
         if any(w.optimizer is optimizer for w in self._watches):
             return
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        held = {id(p) for earlier in self.optimizers for group in earlier.param_groups for p in group["params"]}
+        shared = sum(1 for p in params if id(p) in held)
         watch = _OptimizerWatch(optimizer, index=len(self._watches))
         self._watches.append(watch)
         self.optimizers.append(optimizer)
         if self._attached:
             self._hook_optimizer(watch)
+        with _Guard(self, "add_optimizer"):
+            self._publish("on_optimizer_added", OptimizerAdded(self.step, watch.index, optimizer, len(params), shared, self.step))
 
     def observe_batch(self, batch: Any, phase: str = "train") -> None:
         """Tell the doctor about a batch whose labels never pass through the model.
@@ -361,11 +372,18 @@ class Doctor:
         self._collected.add(id(rule))
         for finding in self.settings.apply(rule.findings):
             self.findings.append(finding)
+            self.findings[:] = fold_symptoms(self.findings, self._explains)
+            if any(symptom.rule == finding.rule for root in self.findings for symptom in root.related):
+                continue  # a symptom of a root cause already reported: listed under it, not announced
             for callback in self.on_finding:
                 try:
                     callback(finding)
                 except Exception as exc:
                     self._internal_error("on_finding callback", exc)
+
+    def _explains(self, root: Finding, symptom: Finding) -> bool:
+        rule = next((r for r in self.rules if r.slug == root.rule), None)
+        return rule is not None and rule.explains_finding(symptom)
 
     def _retire(self, rule: RuntimeRule) -> None:
         """A fired (or done) rule gets no more events: its verdict cannot change."""
@@ -410,6 +428,8 @@ class Doctor:
             self._current = _Forward(self.step, phase, module.training, definite_eval, grad, labels=labels)
             if not self._explicit_batches:
                 self._publish_batch(phase, labels, args, kwargs)
+            if self._handlers["on_forward_call"]:
+                self._publish("on_forward_call", ForwardCall(self.step, phase, args, kwargs))
 
     def _forward_post(self, module: torch.nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         self._forward_depth = max(0, self._forward_depth - 1)
@@ -427,6 +447,8 @@ class Doctor:
             record.loss = loss.detach() if loss is not None else None
             self._last_forward = record
             self._remember(record)
+            if record.phase == "eval" and not record.training and self._handlers["on_eval_replay"]:
+                self._replay_eval(args, kwargs, logits)
             if self._handlers["on_forward"]:
                 self._publish(
                     "on_forward",
@@ -440,6 +462,19 @@ class Doctor:
                         grad_enabled=record.grad_enabled,
                     ),
                 )
+
+    def _replay_eval(self, args: Any, kwargs: Any, first: torch.Tensor | None) -> None:
+        """Run an eval forward once more (no_grad, RNG forked) for the rules that compare the two."""
+        if first is None:
+            return
+        self._replaying = True
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=_rng_devices()):
+                second, _ = _logits_and_loss(self.model(*args, **kwargs))
+        finally:
+            self._replaying = False
+        if second is not None:
+            self._publish("on_eval_replay", EvalReplay(self.step, first.detach(), second.detach()))
 
     def _on_loss(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None, output: torch.Tensor) -> None:
         if self._replaying:
@@ -682,6 +717,7 @@ class Doctor:
                 hidden_size=self.hidden_size,
                 train_data=self.train_data,
                 val_data=self.val_data,
+                tokenizer=self.tokenizer,
             ),
         )
 
@@ -719,8 +755,12 @@ def watch(
     val_data: LabelledData | None = None,
     settings: Settings | None = None,
     options: DoctorOptions | None = None,
+    tokenizer: Any = None,
 ) -> Doctor:
-    """Attach a doctor; use as ``with ftdoctor.watch(model, optimizer) as doctor:`` (detaches on exit)."""
+    """Attach a doctor; use as ``with ftdoctor.watch(model, optimizer) as doctor:`` (detaches on exit).
+
+    ``tokenizer`` (optional) lets the rules compare where it came from with where the model came from.
+    """
     doctor = Doctor(
         model,
         optimizer,
@@ -729,6 +769,7 @@ def watch(
         val_data=val_data,
         settings=settings,
         options=options,
+        tokenizer=tokenizer,
     )
     return doctor.attach()
 
@@ -739,13 +780,16 @@ _HANDLER_NAMES = (
     "on_preflight",
     "on_datasets",
     "on_batch",
+    "on_forward_call",
     "on_forward",
     "on_loss_input",
     "on_backward",
     "on_before_step",
     "on_after_step",
     "on_zero_grad",
+    "on_optimizer_added",
     "on_eval_pass",
+    "on_eval_replay",
     "on_evaluation",
     "on_non_finite_loss",
     "on_run_end",

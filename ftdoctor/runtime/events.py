@@ -37,6 +37,7 @@ class Preflight:
     hidden_size: int | None  # encoder hidden size when known (model.config.hidden_size)
     train_data: LabelledData | None = None
     val_data: LabelledData | None = None
+    tokenizer: Any = None  # the run's tokenizer when the doctor was told it (watch(tokenizer=...), the Trainer's)
 
 
 @dataclass
@@ -56,6 +57,19 @@ class BatchSeen:
     phase: str
     labels: "torch.Tensor | None"
     batch_size: int | None
+
+
+@dataclass
+class ForwardCall:
+    """The watched model is about to run a forward: its inputs as called (not copied).
+
+    Published only while a rule listens, so it costs nothing otherwise.
+    """
+
+    step: int
+    phase: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
 
 
 @dataclass
@@ -125,6 +139,23 @@ class ZeroGrad:
 
 
 @dataclass
+class OptimizerAdded:
+    """An optimizer joined the run (the first one too), at construction in script mode.
+
+    ``shared_params`` of its ``params`` parameter tensors are already held by an
+    earlier optimizer of this run — a rebuilt optimizer (its Adam state starts
+    from zero); ``earlier_steps`` is how many optimizer steps the run had taken.
+    """
+
+    step: int
+    index: int  # 0 for the run's first optimizer
+    optimizer: "torch.optim.Optimizer"
+    params: int
+    shared_params: int
+    earlier_steps: int
+
+
+@dataclass
 class Evaluation:
     """A finished evaluation with whatever metrics are known."""
 
@@ -152,6 +183,20 @@ class EvalPass:
     grad_tracked_forwards: int  # autograd recorded a graph for the output
     explicit: bool  # bracketed by doctor.evaluation() or observe_eval
     dropout_modules: list[str] = field(default_factory=list)  # active (p > 0) dropout/batch-norm modules
+
+
+@dataclass
+class EvalReplay:
+    """The first evaluation forward in eval mode, run a second time on the same inputs.
+
+    Published once, and only when a rule listens: the doctor replays that forward under
+    ``no_grad`` with the RNG forked (the user's random stream is left as it was), so two
+    outputs of a deterministic model are equal and any randomness still active differs.
+    """
+
+    step: int
+    first: "torch.Tensor"  # the forward's logits (or output tensor), detached
+    second: "torch.Tensor"  # the replay's
 
 
 @dataclass

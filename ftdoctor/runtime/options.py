@@ -63,6 +63,40 @@ class DoctorOptions:
     #: judge the learning rate only before this many steps have passed (its window is 50 steps)
     lr_judge_until: int = 50
 
+    # --- weight-decay-out-of-range (rules/weight_decay_out_of_range.py documents the calibration) ---
+    #: SGD / decoupled optimizers: lr x weight_decay removed from every weight per step
+    decay_per_step_high: float = 0.05
+    #: any optimizer: weight_decay x rms(w), the decay's pull per weight against an lr-sized step
+    decay_pull_high: float = 1.0
+
+    # --- prediction-collapse ------------------------------------------------------------
+    #: one class takes at least this share of an evaluation's predictions ...
+    collapse_share: float = 0.95
+    #: ... while at most this share of its labels are that class ...
+    collapse_label_share: float = 0.8
+    #: ... over at least this many labelled validation examples ...
+    collapse_min_examples: int = 32
+    #: ... at this many evaluations in a row (or at the run's last evaluation)
+    collapse_evaluations: int = 2
+    #: ... unless the model had learned before, the collapsed evaluation must come this many
+    #: steps into the run (the clean random-init tiny BERT predicts one class up to step ~40)
+    collapse_after_steps: int = 100
+    #: "predicted several classes before" means: an evaluation's accuracy beat the majority share by this much
+    collapse_learned_margin: float = 0.1
+
+    # --- eval-nondeterministic -----------------------------------------------------------
+    #: the replayed eval forward may differ by this share of the outputs' largest magnitude
+    #: (deterministic kernels give 0 on CPU; dropout 0.1 moves tiny-BERT logits by ~10%)
+    replay_tolerance: float = 1e-3
+
+    # --- missing-train-mode ---------------------------------------------------------------
+    #: dropout inactive at every backpropagated forward of this many first optimizer steps
+    train_mode_steps: int = 3
+
+    # --- missing-attention-mask -----------------------------------------------------------
+    #: the first forwards whose inputs are checked for padding without a mask
+    mask_check_forwards: int = 16
+
     # --- overfitting-gap -------------------------------------------------------
     #: validation loss rising while training loss falls for this many consecutive evaluations
     overfit_evaluations: int = 2

@@ -25,6 +25,9 @@ class RuntimeRule:
     #: Regexes matched against ``"ExceptionType: message"`` of a crash that this
     #: rule's finding explains (e.g. label-out-of-range: ``Target 2 is out of bounds``).
     explains_crashes: ClassVar[tuple[str, ...]] = ()
+    #: Slugs of other rules whose findings are symptoms of this rule's finding (one fault, one
+    #: root cause: see runtime/causes.py); narrow it by overriding :meth:`explains_finding`.
+    explains_findings: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: Any = None) -> None:
         self.options = options  # the doctor's thresholds (DoctorOptions)
@@ -56,8 +59,13 @@ class RuntimeRule:
         text = f"{type(error).__name__}: {error}"
         return self.fired and any(re.search(pattern, text) for pattern in self.explains_crashes)
 
+    def explains_finding(self, finding: Finding) -> bool:
+        """Whether this rule's finding is the root cause of ``finding`` (another rule's)."""
+        return self.fired and finding.rule in self.explains_findings
+
     # Handlers, overridden by subclasses that care (names match events.py):
-    # on_preflight(Preflight), on_batch(BatchSeen), on_forward(ForwardDone),
+    # on_preflight(Preflight), on_batch(BatchSeen), on_forward_call(ForwardCall), on_forward(ForwardDone),
     # on_loss_input(LossInput), on_backward(BackwardDone),
     # on_before_step(OptimizerStep), on_after_step(OptimizerStep),
-    # on_zero_grad(ZeroGrad), on_evaluation(Evaluation), on_run_end(RunEnded)
+    # on_zero_grad(ZeroGrad), on_eval_pass(EvalPass), on_eval_replay(EvalReplay),
+    # on_evaluation(Evaluation), on_run_end(RunEnded)

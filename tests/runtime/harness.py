@@ -49,6 +49,17 @@ Knobs, correct by default (the fault each reproduces in brackets):
   ``nan_module`` set to NaN before that step's forward], ``loss_scale_growth``
   [exploding-gradients: the loss is multiplied by ``growth ** step`` and never
   unscaled, like manual loss scaling gone wrong].
+- ``weight_decay`` (None: AdamW 0.01, SGD 0) [weight-decay-out-of-range when huge].
+- ``checkpoint`` "" (random init from a config, the default) | "encoder" (``from_pretrained`` of a saved tiny
+  encoder: the classifier is newly initialised) | "config" (a config loaded from that checkpoint, the model
+  built from it: random weights) [random-init-not-pretrained]; ``train_only`` (name prefixes: every other
+  parameter frozen, as PEFT does) [head-not-trained when the new classifier is not among them].
+- ``train_in_eval_mode`` [missing-train-mode: the loop never calls model.train()],
+  ``padded`` (examples end in a random run of pad tokens, masked out) with ``no_attention_mask``
+  [missing-attention-mask], ``always_dropout`` [eval-nondeterministic: the classifier's dropout is a
+  custom module calling ``F.dropout(training=True)``], ``class_weights`` (an external ``CrossEntropyLoss(weight=...)``; a zero weight
+  [prediction-collapse: the class never counts in the loss]), ``recreate_optimizer_every`` [optimizer-recreated-in-loop:
+  a new AdamW over the same parameters every n steps, handed to ``doctor.add_optimizer``].
 - ``watch`` (False: the same run without the doctor), ``doctor_kwargs``
   (extra keyword arguments for ``ftdoctor.watch``).
 """
@@ -109,6 +120,15 @@ class Spec:
     nan_at_step: int | None = None
     nan_module: str = "bert.encoder.layer.1.intermediate.dense"
     loss_scale_growth: float = 1.0
+    weight_decay: float | None = None
+    checkpoint: str = ""
+    train_only: tuple[str, ...] = ()
+    train_in_eval_mode: bool = False
+    padded: bool = False
+    no_attention_mask: bool = False
+    always_dropout: bool = False
+    class_weights: tuple[float, ...] | None = None
+    recreate_optimizer_every: int = 0
     watch: bool = True
     doctor_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -185,9 +205,64 @@ def tiny_bert(num_labels: int = 2, seed: int = 0) -> nn.Module:
     return BertForSequenceClassification(config)
 
 
+class AlwaysDropout(nn.Module):
+    """Dropout that reads its rate from the module and ignores the mode (transformers PR 33844's bug)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.dropout(x, self.p, training=True)
+
+
+_checkpoints: dict[int, str] = {}
+
+
+def pretrained_encoder(seed: int = 0) -> str:
+    """A directory holding a saved tiny BertModel (no classifier), made once per seed and process.
+
+    Its LayerNorm weights are moved off their init values, as every real checkpoint's are.
+    """
+    if seed not in _checkpoints:
+        import atexit
+        import shutil
+        import tempfile
+
+        encoder = tiny_bert(seed=seed).bert
+        with torch.no_grad():
+            for name, param in encoder.named_parameters():
+                if "LayerNorm" in name:
+                    param.add_(torch.randn_like(param) * 0.05)
+        directory = tempfile.mkdtemp(prefix="ftdoctor-tiny-encoder-")
+        atexit.register(shutil.rmtree, directory, True)
+        encoder.save_pretrained(directory)
+        _checkpoints[seed] = directory
+    return _checkpoints[seed]
+
+
+def _base_model(spec: Spec) -> nn.Module:
+    from transformers import AutoConfig, BertForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    if not spec.checkpoint:
+        return tiny_bert(spec.num_labels, spec.seed)
+    directory = pretrained_encoder(spec.seed)
+    torch.manual_seed(spec.seed)
+    hf_logging.set_verbosity_error()
+    if spec.checkpoint == "config":
+        return BertForSequenceClassification(AutoConfig.from_pretrained(directory, num_labels=spec.num_labels))
+    return BertForSequenceClassification.from_pretrained(directory, num_labels=spec.num_labels)
+
+
 def build_model(spec: Spec) -> nn.Module:
-    model = tiny_bert(spec.num_labels, spec.seed)
+    model = _base_model(spec)
     hidden = model.config.hidden_size
+    if spec.always_dropout:
+        model.dropout = AlwaysDropout(0.1)
+    if spec.train_only:
+        for name, param in model.named_parameters():
+            param.requires_grad = name.startswith(spec.train_only)
     if spec.head_width is not None:
         model.classifier = nn.Linear(hidden, spec.head_width)
     if spec.orphan_head:
@@ -204,13 +279,14 @@ def build_model(spec: Spec) -> nn.Module:
 def build_optimizer(spec: Spec, model: nn.Module) -> torch.optim.Optimizer:
     if spec.head_not_in_optimizer:
         params = list(model.bert.parameters())
-    elif spec.freeze_encoder and not spec.optimizer_includes_frozen:
+    elif (spec.freeze_encoder or spec.train_only) and not spec.optimizer_includes_frozen:
         params = [p for p in model.parameters() if p.requires_grad]
     else:
         params = list(model.parameters())
     if spec.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=spec.lr)
-    return torch.optim.AdamW(params, lr=spec.lr, weight_decay=0.01)
+        return torch.optim.SGD(params, lr=spec.lr, weight_decay=spec.weight_decay or 0.0)
+    decay = 0.01 if spec.weight_decay is None else spec.weight_decay
+    return torch.optim.AdamW(params, lr=spec.lr, weight_decay=decay)
 
 
 # --- data --------------------------------------------------------------------
@@ -254,7 +330,11 @@ def make_split(spec: Spec, n: int, seed: int) -> Split:
     rows = [_example(rng, label, spec) for label in labels]
     ids = torch.tensor(rows, dtype=torch.long)
     texts = [" ".join(f"w{t}" for t in row[1:-1]) for row in rows]
-    return Split(ids, torch.ones_like(ids), torch.tensor(labels, dtype=torch.long), texts)
+    mask = torch.ones_like(ids)
+    if spec.padded:  # shorter examples padded to the batch length: a tail of pad ids (0), masked out
+        for row, length in enumerate(rng.randint(spec.seq_len // 2, spec.seq_len) for _ in rows):
+            ids[row, length:], mask[row, length:] = 0, 0
+    return Split(ids, mask, torch.tensor(labels, dtype=torch.long), texts)
 
 
 def make_datasets(spec: Spec) -> tuple[Split, Split]:
@@ -310,11 +390,15 @@ def model_labels(labels: torch.Tensor, spec: Spec) -> torch.Tensor:
 def compute_loss(model: nn.Module, batch: Split, spec: Spec) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, logits) for one batch, the way the configured loop computes them."""
     labels = model_labels(batch.labels, spec)
-    if spec.external_loss or spec.softmax_before_loss:
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    inputs = {"input_ids": batch.input_ids}
+    if not spec.no_attention_mask:
+        inputs["attention_mask"] = batch.attention_mask
+    if spec.external_loss or spec.softmax_before_loss or spec.class_weights:
+        logits = model(**inputs).logits
         scores = logits.softmax(dim=-1) if spec.softmax_before_loss else logits
-        return nn.CrossEntropyLoss()(scores, labels), logits
-    output = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=labels)
+        weight = torch.tensor(spec.class_weights) if spec.class_weights else None
+        return nn.CrossEntropyLoss(weight=weight)(scores, labels), logits
+    output = model(**inputs, labels=labels)
     return output.loss, output.logits
 
 
@@ -330,7 +414,8 @@ def evaluate(model: nn.Module, val: Split, spec: Spec) -> tuple[float, float]:
             loss, logits = compute_loss(model, batch, spec)
             losses.append(loss.item() * len(batch))
             correct += int((logits.argmax(-1) == batch.labels).sum())
-    model.train()
+    if not spec.train_in_eval_mode:
+        model.train()
     return sum(losses) / len(val), correct / len(val)
 
 
@@ -382,10 +467,15 @@ def _run_loop(spec: Spec, model: nn.Module, optimizer: torch.optim.Optimizer, tr
 
     stream = batches(train, spec, epoch_seed=spec.seed)
     evaluator = _Evaluator(spec, model, train, val)
-    model.train()
+    model.train(not spec.train_in_eval_mode)  # the fault knob: a loop that never calls model.train()
     window: list[float] = []
     for step in range(spec.steps):
         started = time.perf_counter()
+        if spec.recreate_optimizer_every and step and step % spec.recreate_optimizer_every == 0:
+            optimizer = build_optimizer(spec, model)  # noqa: FTD132 — the fault knob: Adam state lost
+            run.optimizer = optimizer
+            if doctor is not None:
+                doctor.add_optimizer(optimizer)
         if spec.nan_at_step == step:
             _inject_nan(model, spec.nan_module)
         _clear_grads(spec, model, optimizer)

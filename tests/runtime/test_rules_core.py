@@ -190,8 +190,9 @@ def _fine_tune_pretrained(directory: Any, lr: float, steps: int = 6) -> Any:
     model = BertForSequenceClassification.from_pretrained(directory)  # config._name_or_path is set
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     torch.manual_seed(0)
+    model.train()  # from_pretrained returns the model in eval mode
     with ftdoctor.watch(model, optimizer) as doctor:
-        for _ in range(steps):  # noqa: FTD110 the fault under test
+        for _ in range(steps):
             optimizer.zero_grad()
             model(input_ids=torch.randint(5, 200, (16, 12)), labels=torch.randint(0, 2, (16,))).loss.backward()
             optimizer.step()

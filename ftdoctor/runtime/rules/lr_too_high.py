@@ -6,7 +6,9 @@ Within the first ``lr_judge_until`` steps, any of:
   x the first step's loss (the loss of the model before any update);
 - a sampled step's update/weight ratio is above ``update_ratio_high`` (one step
   moved the weights by half their own size), or above ``update_ratio_high_pretrained``
-  when fine-tuning pretrained weights, which must move far less;
+  when fine-tuning pretrained weights, which must move far less — counting only the
+  lr's share: the largest ``lr x weight_decay`` that SGD/decoupled weight decay removed
+  is taken out first (a weight decay of 64 is weight-decay-out-of-range's, not the lr's);
 - every training batch of the latest window was predicted as one class although
   the batches held several labels, and the loss rose above ``collapse_loss_factor``
   x its start (a random-init model on its initial plateau also predicts one
@@ -30,6 +32,7 @@ import torch
 from ftdoctor.runtime.events import ForwardDone, OptimizerStep, Preflight
 from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 from ftdoctor.runtime.rules._lr_signals import LrSignals, is_pretrained
+from ftdoctor.runtime.rules._weight_decay import decay_per_step
 
 _FIX = "lower the learning rate (BERT fine-tuning: 1e-5 to 5e-5 with AdamW) and use warm-up"
 
@@ -37,14 +40,17 @@ _FIX = "lower the learning rate (BERT fine-tuning: 1e-5 to 5e-5 with AdamW) and 
 @register_runtime_rule
 class LrTooHigh(RuntimeRule):
     slug = "lr-too-high"
+    explains_findings = frozenset({"prediction-collapse"})
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self.signals = LrSignals(self.options.lr_window)
         self.single_class: list[torch.Tensor] = []  # per training batch: predicted one class, labels several
         self.ratio_limit = self.options.update_ratio_high
+        self.optimizers: list[torch.optim.Optimizer] = []
 
     def on_preflight(self, event: Preflight) -> None:
+        self.optimizers = event.optimizers
         if is_pretrained(event.model):
             self.ratio_limit = self.options.update_ratio_high_pretrained
 
@@ -64,6 +70,8 @@ class LrTooHigh(RuntimeRule):
             return
         self.signals.add(event)
         ratio = event.update_ratio
+        if ratio is not None and ratio > self.ratio_limit:
+            ratio -= decay_per_step(self.optimizers)  # the lr's share: weight decay taken out (a lower bound)
         if ratio is not None and ratio > self.ratio_limit:
             self._emit_ratio(event.step, ratio, event.lr)
         elif self.signals.full:
