@@ -72,7 +72,7 @@ def fix_text(
                          key=Finding.sort_key)
         if not fixable:
             break  # the common case: no libcst parse at all
-        current = FixSource(result.text)
+        current = FixSource(result.text, path)
         # One libcst parse per round: each fix is checked on its own, then every fix that passed
         # and touches its own lines is applied together (or, if the union does not check out, the first).
         passed: list[tuple[Finding, list[Hunk], str, list[Finding]]] = []
@@ -95,7 +95,7 @@ def fix_text(
             finding, _, result.text, findings = passed[0]
             result.applied.append(finding)
     if not unsafe and any(f.rule in FIXERS for f in findings):
-        source = current if current is not None and current.text == result.text else FixSource(result.text)
+        source = current if current is not None and current.text == result.text else FixSource(result.text, path)
         result.unsafe_left = _unsafe_fixable(source, findings)
     return result
 
