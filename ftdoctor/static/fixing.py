@@ -72,32 +72,46 @@ def fix_text(
                          key=Finding.sort_key)
         if not fixable:
             break  # the common case: no libcst parse at all
-        current = FixSource(result.text)
-        # One libcst parse per round: each fix is checked on its own, then every fix that passed
-        # and touches its own lines is applied together (or, if the union does not check out, the first).
-        passed: list[tuple[Finding, list[Hunk], str, list[Finding]]] = []
-        for finding, hunks in _candidates(current, fixable, FIXERS, unsafe, seen):
-            text = _apply(current.text, hunks)
-            seen.add(text)
-            if not _parses(text):
-                continue
+        current = FixSource(result.text, path)
+        round_ = _fix_round(current, fixable, findings, path, settings, unsafe=unsafe, seen=seen)
+        if round_ is None:
+            break
+        result.text, findings, applied = round_
+        result.applied.extend(applied)
+    if not unsafe and any(f.rule in FIXERS for f in findings):
+        source = current if current is not None and current.text == result.text else FixSource(result.text, path)
+        result.unsafe_left = _unsafe_fixable(source, findings)
+    return result
+
+
+def _fix_round(
+    current: Any, fixable: list[Finding], findings: list[Finding], path: str, settings: Settings, *,
+    unsafe: bool, seen: set[str],
+) -> tuple[str, list[Finding], list[Finding]] | None:
+    """(new text, its findings, the findings fixed) after one round; None when nothing could be fixed.
+
+    One libcst parse per round: each fix is checked on its own, then every fix that passed and
+    touches its own lines is applied together (or, if the union does not check out, the first).
+    """
+    from ftdoctor.static.fixes import FIXERS
+
+    passed: list[tuple[Finding, list[Hunk], str, list[Finding]]] = []
+    for finding, hunks in _candidates(current, fixable, FIXERS, unsafe, seen):
+        text = _apply(current.text, hunks)
+        seen.add(text)
+        if _parses(text):
             after = check_python(text, path, settings)
             if _improves(findings, after, finding.rule):
                 passed.append((finding, hunks, text, after))
-        if not passed:
-            break
+    if not passed:
+        return None
+    if len(passed) > 1:
         union = _apply(current.text, [hunk for _, hunks, _, _ in passed for hunk in hunks])
-        after = check_python(union, path, settings) if len(passed) > 1 and _parses(union) else None
+        after = check_python(union, path, settings) if _parses(union) else None
         if after is not None and all(_improves(findings, after, finding.rule) for finding, *_ in passed):
-            result.text, findings = union, after
-            result.applied.extend(finding for finding, *_ in passed)
-        else:
-            finding, _, result.text, findings = passed[0]
-            result.applied.append(finding)
-    if not unsafe and any(f.rule in FIXERS for f in findings):
-        source = current if current is not None and current.text == result.text else FixSource(result.text)
-        result.unsafe_left = _unsafe_fixable(source, findings)
-    return result
+            return union, after, [finding for finding, *_ in passed]
+    finding, _, text, after = passed[0]
+    return text, after, [finding]
 
 
 def _edit(fixer: Any, source: Any, finding: Finding) -> Any:

@@ -248,3 +248,23 @@ def test_values_leaving_a_loop_for_backward_are_seen() -> None:
     assert reaches_autograd(tree, {"style"})  # style -> total -> total.backward()
     assert grown_containers(evaluation) == {"preds"}
     assert not reaches_autograd(tree, {"preds"}) and not leaks_state(tree, evaluation)
+
+
+def test_calls_into_the_projects_other_modules_make_no_grad_unsafe(tmp_path: Path) -> None:
+    # Minimised from RizkyPurnomo/finetuning-bert finetuning.py: a loop over model names calling
+    # `bert_model.evaluate_model(...)`, which fine-tunes inside another module of the project.
+    (tmp_path / "bert_model.py").write_text("def evaluate_model(name):\n    ...\n")
+    code = """import torch
+import bert_model
+from transformers import AutoModelForSequenceClassification
+
+model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased", num_labels=2)
+model.eval()
+for batch in val_loader:
+    outputs = model(**batch)
+    results.append(bert_model.evaluate_model(outputs))
+"""
+    path = str(tmp_path / "run.py")
+    assert fix_text(code, "elsewhere/run.py", Settings(), rules={"missing-no-grad-eval"}).changed
+    assert not fix_text(code, path, Settings(), rules={"missing-no-grad-eval"}).changed
+    assert fix_text(code, path, Settings(), unsafe=True, rules={"missing-no-grad-eval"}).changed

@@ -48,6 +48,9 @@ def test_hook_definition_matches_the_contract() -> None:
     assert hook["entry"].split()[:2] == ["ftdoctor", "check"]
     assert hook["language"] == "python"
     assert hook["types_or"] == ["python", "jupyter"]
+    fixing = next(h for h in hooks if h["id"] == "ftdoctor-fix")
+    assert fixing["entry"].split() == ["ftdoctor", "check", "--force-exclude", "--fix"]
+    assert fixing["types_or"] == hook["types_or"] and fixing["require_serial"]  # one writer per file
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -94,8 +97,8 @@ def pre_commit_run(user_repo: Path, tmp_path_factory: pytest.TempPathFactory):
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path_factory.mktemp("pre-commit-home")), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("FTDOCTOR_DEBUG", None)
 
-    def run(*files: str) -> subprocess.CompletedProcess[str]:
-        completed = subprocess.run([sys.executable, "-m", "pre_commit", "run", "--files", *files],
+    def run(*files: str, config: str = ".pre-commit-config.yaml") -> subprocess.CompletedProcess[str]:
+        completed = subprocess.run([sys.executable, "-m", "pre_commit", "run", "--config", config, "--files", *files],
                                    cwd=user_repo, env=env, capture_output=True, text=True, timeout=600)
         output = completed.stdout + completed.stderr
         if "An error has occurred" in output and any(text in output for text in NETWORK_TROUBLE):
@@ -111,6 +114,19 @@ def test_buggy_file_blocks_the_commit(pre_commit_run) -> None:
     assert completed.returncode == 1, completed.stdout + completed.stderr
     assert "ftdoctor" in completed.stdout and "Failed" in completed.stdout
     assert "bad.py:12:9: FTD101 missing-zero-grad" in completed.stdout
+
+
+@pytest.mark.slow
+def test_fix_hook_rewrites_the_file(pre_commit_run, user_repo: Path, hook_repo: tuple[Path, str]) -> None:
+    config = {"repos": [{"repo": str(hook_repo[0]), "rev": hook_repo[1], "hooks": [{"id": "ftdoctor-fix"}]}]}
+    (user_repo / ".pre-commit-fix.yaml").write_text(yaml.safe_dump(config))
+    (user_repo / "fixme.py").write_text(BUGGY)
+    git("add", "fixme.py", ".pre-commit-fix.yaml", cwd=user_repo)
+    git("commit", "-qm", "to fix", cwd=user_repo)
+    completed = pre_commit_run("fixme.py", config=".pre-commit-fix.yaml")
+    assert completed.returncode == 1 and "files were modified by this hook" in completed.stdout, completed.stdout
+    assert (user_repo / "fixme.py").read_text() == CLEAN
+    assert pre_commit_run("fixme.py", config=".pre-commit-fix.yaml").returncode == 0
 
 
 @pytest.mark.slow

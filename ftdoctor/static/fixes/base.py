@@ -52,8 +52,9 @@ class Fixer:
 class FixSource:
     """One version of a file: text, libcst tree with positions and parents, and the ast tree."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, path: str | None = None) -> None:
         self.text = text
+        self.path = path  # where the file is: its project's other modules are beside or above it
         self.lines = text.splitlines()
 
     @functools.cached_property

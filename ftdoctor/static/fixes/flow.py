@@ -8,6 +8,7 @@ backward pass it cannot follow.
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from typing import Iterable, Iterator
 
 #: Method calls that make a loop a training loop (one that must keep autograd and training mode):
@@ -58,6 +59,31 @@ def trains(tree: ast.Module, node: ast.AST, depth: int = 0, seen: set[int] | Non
                 and call.func.id.lower().startswith(_TRAINING_NAMES) and call.func.id not in functions(tree):
             return True
     return any(trains(tree, function, depth + 1, seen) for function in called_functions(tree, node))
+
+
+def calls_project_code(tree: ast.Module, node: ast.AST, path: str | None) -> bool:
+    """A call in ``node`` goes to a module of this project (a file beside this one, or a folder
+    above): code the fix cannot see, which may train or keep what the loop makes."""
+    if not path:
+        return False
+    imported = _project_names(tree, Path(path).parent)
+    return any(isinstance(call, ast.Call) and _root(call.func) in imported for call in ast.walk(node))
+
+
+def _project_names(tree: ast.Module, folder: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update((a.asname or a.name.split(".")[0]) for a in node.names if _local(a.name, folder))
+        elif isinstance(node, ast.ImportFrom) and (node.level or _local(node.module or "", folder)):
+            names.update(a.asname or a.name for a in node.names)
+    return names
+
+
+def _local(module: str, folder: Path) -> bool:
+    first = module.split(".")[0]
+    return bool(first) and any((parent / first).is_dir() or (parent / f"{first}.py").is_file()
+                               for parent in [folder, *list(folder.parents)[:2]])
 
 
 def leaks_state(tree: ast.Module, node: ast.AST) -> bool:

@@ -12,7 +12,7 @@ from ftdoctor.static.fixes.base import (
     Edit, FixSource, Fixer, dotted_name, expression_text, insert_after, insert_before, register_fixer, splice,
     statement,
 )
-from ftdoctor.static.fixes.flow import grown_containers, leaks_state, reaches_autograd, trains
+from ftdoctor.static.fixes.flow import calls_project_code, grown_containers, leaks_state, reaches_autograd, trains
 
 _LOOPS = (cst.For, cst.While)
 
@@ -163,9 +163,11 @@ class WrapInNoGrad(Fixer):
 
 
 def _may_feed_backward(source: FixSource, loop: ast.AST) -> bool:
-    """Values made in the loop may reach a backward pass: by name, through containers, or through state."""
+    """Values made in the loop may reach a backward pass (by name, through containers or state), or the
+    loop calls the project's other modules, which the fix cannot see."""
     tree = source.tree
-    return _feeds_backward(tree, loop) or leaks_state(tree, loop) or reaches_autograd(tree, grown_containers(loop))
+    return _feeds_backward(tree, loop) or leaks_state(tree, loop) or reaches_autograd(tree, grown_containers(loop)) \
+        or calls_project_code(tree, loop, source.path)
 
 
 def _torch_alias(tree: ast.Module) -> str | None:
