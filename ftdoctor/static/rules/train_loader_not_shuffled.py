@@ -11,13 +11,11 @@ import ast
 from typing import Iterator
 
 from ftdoctor.findings import Finding
-from ftdoctor.static.constants import UNKNOWN, producers, resolve_constant
-from ftdoctor.static.model import ModuleModel, call_name, keyword
-from ftdoctor.static.modelfacts import chain_root, iterated_expression, subject
+from ftdoctor.static.constants import producers
+from ftdoctor.static.loaders import keeps_order
+from ftdoctor.static.model import ModuleModel, keyword
+from ftdoctor.static.modelfacts import iterated_expression, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
-
-_ORDER_SOURCES = ("sampler", "batch_sampler")
-_MAX_DEPTH = 6
 
 
 @register_static_rule
@@ -30,7 +28,7 @@ class TrainLoaderNotShuffled(StaticRule):
             if not isinstance(loop.node, (ast.For, ast.AsyncFor)):
                 continue
             for call in _dataloader_calls(module, iterated_expression(module, loop.node.iter)):
-                if id(call) in reported or not _keeps_order(module, call):
+                if id(call) in reported or not keeps_order(module, call):
                     continue
                 reported.add(id(call))
                 explicit = keyword(call, "shuffle") is not None
@@ -50,41 +48,3 @@ def _dataloader_calls(module: ModuleModel, node: ast.expr) -> Iterator[ast.Call]
         info = module.value_of(produced)
         if info.kind == "dataloader" and info.call is not None:
             yield info.call
-
-
-def _keeps_order(module: ModuleModel, call: ast.Call) -> bool:
-    if any(kw.arg is None for kw in call.keywords):  # DataLoader(**kwargs): cannot tell
-        return False
-    shuffle = resolve_constant(module, keyword(call, "shuffle", 2)) if keyword(call, "shuffle", 2) else False
-    if shuffle is UNKNOWN or shuffle:
-        return False
-    for name in _ORDER_SOURCES:
-        source = keyword(call, name, 3 if name == "sampler" else 4)
-        if source is not None and not (isinstance(source, ast.Constant) and source.value is None):
-            return False
-    dataset = keyword(call, "dataset", 0)
-    return dataset is not None and not _unorderable_or_shuffled(module, dataset, 0)
-
-
-def _unorderable_or_shuffled(module: ModuleModel, node: ast.expr, depth: int) -> bool:
-    """A streaming/iterable dataset (cannot be shuffled by the DataLoader) or one shuffled beforehand."""
-    if depth > _MAX_DEPTH:
-        return True  # unknown: stay silent
-    for produced in producers(module, node):
-        for inner in ast.walk(produced):
-            if isinstance(inner, ast.Call) and _shuffles_or_streams(module, inner):
-                return True
-        info = module.value_of(produced)
-        if info.local_class and any(b.endswith("IterableDataset") for b in module.class_bases(module.classes[info.local_class])):
-            return True
-        root = chain_root(produced)
-        if root is not None and root is not produced and _unorderable_or_shuffled(module, root, depth + 1):
-            return True
-    return False
-
-
-def _shuffles_or_streams(module: ModuleModel, call: ast.Call) -> bool:
-    if call_name(call) in ("shuffle", "to_iterable_dataset", "IterableDataset"):
-        return True
-    streaming = keyword(call, "streaming")
-    return streaming is not None and resolve_constant(module, streaming) is True
