@@ -16,6 +16,7 @@ from ftdoctor.findings import Finding
 from ftdoctor.settings import Settings
 from ftdoctor.static import rules as _rules  # noqa: F401  (registers every rule)
 from ftdoctor.static.model import ModuleModel, build_model
+from ftdoctor.static.project import Projects
 from ftdoctor.static.rule import STATIC_RULES
 
 PARSE_ERROR = "parse-error"
@@ -23,8 +24,13 @@ _PARSE_FIX = "fix the syntax error so the file can be checked (run `python -m py
 _NESTING_FIX = "split the deeply nested expression into smaller statements so the file can be analysed"
 
 
-def check_source(source: str, path: str, settings: Settings | None = None) -> list[Finding]:
+def check_source(
+    source: str, path: str, settings: Settings | None = None, project: Projects | None = None
+) -> list[Finding]:
     """Parse `source`, build the semantic model once, run every enabled static rule.
+
+    With `project`, the model also reads the summaries of the project modules `path` imports
+    (and of those importing it); without, the file is analysed alone.
 
     Never raises: SyntaxError -> one `parse-error` finding at the error's line/column;
     RecursionError / MemoryError (pathological nesting) -> one `parse-error` finding saying
@@ -37,15 +43,16 @@ def check_source(source: str, path: str, settings: Settings | None = None) -> li
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _check(source, path, settings or Settings())
+        return _check(source, path, settings or Settings(), project)
     finally:
         if collecting:
             gc.enable()
 
 
-def _check(source: str, path: str, settings: Settings) -> list[Finding]:
+def _check(source: str, path: str, settings: Settings, project: Projects | None) -> list[Finding]:
     try:
         module = _build(source, path)
+        module.project = project.context(path) if project is not None else None
     except SyntaxError as error:
         return _enabled([_syntax_error_finding(error, path)], settings)
     except (RecursionError, MemoryError):

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Iterator
 if TYPE_CHECKING:
     from ftdoctor.static.analysis_flow import Loop
     from ftdoctor.static.analysis_values import ValueInfo
+    from ftdoctor.static.project import ModuleContext
 
 _BUILTINS = frozenset(dir(builtins))
 
@@ -239,6 +240,8 @@ class ModuleModel:
         #: the calls each statement makes itself (not those of nested statements or lambdas), in source order
         self.calls_by_statement: dict[ast.stmt, list[ast.Call]] = {}
         self._cache: dict[object, object] = {}
+        #: the rest of the project (summaries of the modules this one imports); None: this file alone
+        self.project: "ModuleContext | None" = None
 
     # ----------------------------------------------------------------- structure
     def parent(self, node: ast.AST) -> ast.AST | None:
