@@ -25,6 +25,8 @@ class SeedNotSet(StaticRule):
         # manual_seed, set_seed, seed_everything, a local seed_all(...) helper, ...
         if any("seed" in (call_name(call) or "").lower() for call in module.calls()):
             return
+        if module.project is not None and module.project.seeded_elsewhere(module):
+            return  # the entry module, or a project function this one calls, seeds
         loop = loops[0]
         yield self.finding(
             module, loop.node,

@@ -8,7 +8,7 @@ datasets shuffled beforehand. Evaluation loaders and Trainer scripts are never c
 from __future__ import annotations
 
 import ast
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ftdoctor.findings import Finding
 from ftdoctor.static.constants import producers
@@ -16,6 +16,9 @@ from ftdoctor.static.loaders import keeps_order
 from ftdoctor.static.model import ModuleModel, keyword
 from ftdoctor.static.modelfacts import iterated_expression, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
+
+if TYPE_CHECKING:
+    from ftdoctor.static.project import Returned
 
 
 @register_static_rule
@@ -27,24 +30,41 @@ class TrainLoaderNotShuffled(StaticRule):
         for loop in module.training_loops():
             if not isinstance(loop.node, (ast.For, ast.AsyncFor)):
                 continue
-            for call in _dataloader_calls(module, iterated_expression(module, loop.node.iter)):
-                if id(call) in reported or not keeps_order(module, call):
+            for call, built_elsewhere in _dataloader_calls(module, iterated_expression(module, loop.node.iter)):
+                if id(call) in reported or not _keeps_order(module, call, built_elsewhere):
                     continue
                 reported.add(id(call))
-                explicit = keyword(call, "shuffle") is not None
+                if built_elsewhere is not None:
+                    message = (f"{subject(module, call, 'the DataLoader')} (line {call.lineno}), the DataLoader "
+                               f"`{ast.unparse(call.func)}` builds without shuffle or sampler (line "
+                               f"{built_elsewhere.line} of its module), feeds the training loop at line {loop.line}, "
+                               "so every epoch sees the batches in the file's order")
+                else:
+                    explicit = keyword(call, "shuffle") is not None
+                    message = (f"{subject(module, call, 'the DataLoader')} (line {call.lineno}) feeds the training loop "
+                               f"at line {loop.line} {'with shuffle=False' if explicit else 'without shuffle=True'} and "
+                               "no sampler, so every epoch sees the batches in the file's order")
                 yield self.finding(
                     module,
                     call,
-                    f"{subject(module, call, 'the DataLoader')} (line {call.lineno}) feeds the training loop at line "
-                    f"{loop.line} {'with shuffle=False' if explicit else 'without shuffle=True'} and no sampler, so "
-                    "every epoch sees the batches in the file's order",
+                    message,
                     "pass shuffle=True to the training DataLoader (keep evaluation loaders unshuffled), or a "
                     "RandomSampler/DistributedSampler",
                 )
 
 
-def _dataloader_calls(module: ModuleModel, node: ast.expr) -> Iterator[ast.Call]:
+def _dataloader_calls(module: ModuleModel, node: ast.expr) -> Iterator[tuple[ast.Call, "Returned | None"]]:
+    """Loader constructions feeding ``node``: here, or in a function of another project module (its summary)."""
     for produced in producers(module, node):
         info = module.value_of(produced)
-        if info.kind == "dataloader" and info.call is not None:
-            yield info.call
+        if info.kind != "dataloader" or info.call is None:
+            continue
+        returned = module.project.returned(info.qualname) if info.via == "project" and module.project else None
+        if info.via != "project" or returned is not None:
+            yield info.call, returned
+
+
+def _keeps_order(module: ModuleModel, call: ast.Call, built_elsewhere: "Returned | None") -> bool:
+    if built_elsewhere is not None:
+        return bool(built_elsewhere.keeps_order)
+    return keeps_order(module, call)
