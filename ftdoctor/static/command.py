@@ -44,6 +44,8 @@ Exit status: 0 no finding at or above --fail-on, 1 some finding is,
               help="Apply `exclude` to files named on the command line too (the pre-commit hook does).")
 @click.option("--parallel/--no-parallel", default=None,
               help="Check files in worker processes [default: when more than 40 files].")
+@click.option("--no-cache", is_flag=True,
+              help="Do not read or write the module summaries cached in .ftdoctor_cache/ at the project root.")
 def check_command(
     paths: tuple[str, ...],
     output_format: str,
@@ -58,11 +60,14 @@ def check_command(
     statistics: bool,
     force_exclude: bool,
     parallel: bool | None,
+    no_cache: bool,
 ) -> None:
     """Lint training scripts and notebooks without running them.
 
     Reads every PATH (files, or folders walked for .py and .ipynb files) with a
-    pure-AST analysis: your code is never imported or executed.
+    pure-AST analysis: your code is never imported or executed. Modules the checked
+    files import from their project (the folder above holding pyproject.toml,
+    setup.py, setup.cfg or .git) are read for context; only PATHs are reported.
     """
     from ftdoctor.report import emit, render_statistics, write_report
     from ftdoctor.static.checker import check_files
@@ -75,7 +80,7 @@ def check_command(
     files = discover_files(paths, exclude=exclude_spec(settings, config), force_exclude=force_exclude)
     if not files and not quiet:
         click.echo("ftdoctor: warning: no Python files or notebooks found to check", err=True)
-    report = check_files(files, settings, parallel=parallel)
+    report = check_files(files, settings, parallel=parallel, cache=not no_cache)
 
     if write_baseline:
         from ftdoctor.static.baseline import write_baseline as write
