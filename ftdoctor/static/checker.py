@@ -18,14 +18,14 @@ from ftdoctor.static.files import SourceFile, UndecodableSource, decode_python
 from ftdoctor.static.suppressions import Suppressions
 
 if TYPE_CHECKING:
-    from ftdoctor.static.project import Projects
+    from ftdoctor.static.project import ModuleContext, Projects
 
 #: Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 40
 #: Chunks per worker: enough to balance uneven files, few enough to keep IPC cheap.
 CHUNKS_PER_WORKER = 4
 
-_SourceChecker = Callable[[str, str, "Settings | None", "Projects | None"], list[Finding]]
+_SourceChecker = Callable[[str, str, "Settings | None", "ModuleContext | None"], list[Finding]]
 
 
 def check_files(
@@ -49,29 +49,30 @@ def check_files(
 def check_file(file: SourceFile, settings: Settings, projects: "Projects | None" = None) -> list[Finding]:
     """Findings for one file (settings and suppressions applied); never raises. With ``projects`` the
     modules it imports from its project are read too."""
+    project = projects.context(file.path) if projects is not None else None
     try:
         data = file.path.read_bytes()
     except OSError as exc:
         return settings.apply([_parse_error(file.display, f"cannot be read: {exc.strerror or exc}", _FIX_READ)])
     if file.is_notebook:
-        return check_notebook(data, file.display, settings, projects)
+        return check_notebook(data, file.display, settings, project)
     try:
         source = decode_python(data)
     except UndecodableSource as exc:
         return settings.apply([_parse_error(file.display, f"cannot be decoded: {exc.reason}", _FIX_DECODE, exc.line)])
-    return check_python(source, file.display, settings, projects)
+    return check_python(source, file.display, settings, project)
 
 
-def check_python(source: str, path: str, settings: Settings, projects: "Projects | None" = None) -> list[Finding]:
+def check_python(source: str, path: str, settings: Settings, project: "ModuleContext | None" = None) -> list[Finding]:
     """Findings for decoded Python source, suppression comments honoured."""
     suppressions = Suppressions.scan(source)
     if suppressions.whole_file:
         return []
-    findings = settings.apply(_run_engine(source, path, settings, projects))
+    findings = settings.apply(_run_engine(source, path, settings, project))
     return suppressions.filter(findings)
 
 
-def check_notebook(data: bytes, path: str, settings: Settings, projects: "Projects | None" = None) -> list[Finding]:
+def check_notebook(data: bytes, path: str, settings: Settings, project: "ModuleContext | None" = None) -> list[Finding]:
     """Findings for a notebook's code cells, addressed to cell and cell line."""
     from ftdoctor.static.notebook import InvalidNotebook, parse_notebook
 
@@ -81,7 +82,7 @@ def check_notebook(data: bytes, path: str, settings: Settings, projects: "Projec
         return settings.apply([_parse_error(path, f"cannot be decoded: notebooks are UTF-8 JSON ({exc.reason})", _FIX_NOTEBOOK)])
     except InvalidNotebook as exc:
         return settings.apply([_parse_error(path, f"cannot be read: {exc}", _FIX_NOTEBOOK)])
-    findings = check_python(notebook.source, path, settings, projects)
+    findings = check_python(notebook.source, path, settings, project)
     return [notebook.map_finding(finding) for finding in findings]
 
 
@@ -94,12 +95,12 @@ def _engine() -> _SourceChecker:
     return check_source
 
 
-def _run_engine(source: str, path: str, settings: Settings, projects: "Projects | None") -> list[Finding]:
+def _run_engine(source: str, path: str, settings: Settings, project: "ModuleContext | None") -> list[Finding]:
     # The engine promises never to raise; this guard keeps one file's engine bug
     # from losing every other file's findings.
     check_source = _engine()  # an import failure is not this file's fault: let it surface (exit 2)
     try:
-        return list(check_source(source, path, settings, projects))
+        return list(check_source(source, path, settings, project))
     except (RecursionError, MemoryError):
         return [_parse_error(path, "is too deeply nested to analyse", _FIX_NESTING)]
     except Exception as exc:
@@ -136,6 +137,7 @@ def _chunks(files: Sequence[SourceFile], count: int) -> list[list[SourceFile]]:
 
 
 def _check_chunk(files: list[SourceFile], settings: Settings, projects: "Projects | None") -> list[list[Finding]]:
+    projects = projects.in_this_process() if projects is not None else None
     return [check_file(file, settings, projects) for file in files]
 
 

@@ -10,14 +10,17 @@ import ast
 import gc
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 from ftdoctor.catalogue import make_finding
 from ftdoctor.findings import Finding
 from ftdoctor.settings import Settings
 from ftdoctor.static import rules as _rules  # noqa: F401  (registers every rule)
 from ftdoctor.static.model import ModuleModel, build_model
-from ftdoctor.static.project import Projects
 from ftdoctor.static.rule import STATIC_RULES
+
+if TYPE_CHECKING:
+    from ftdoctor.static.project import ModuleContext
 
 PARSE_ERROR = "parse-error"
 _PARSE_FIX = "fix the syntax error so the file can be checked (run `python -m py_compile FILE` to see it)"
@@ -25,12 +28,12 @@ _NESTING_FIX = "split the deeply nested expression into smaller statements so th
 
 
 def check_source(
-    source: str, path: str, settings: Settings | None = None, project: Projects | None = None
+    source: str, path: str, settings: Settings | None = None, project: "ModuleContext | None" = None
 ) -> list[Finding]:
     """Parse `source`, build the semantic model once, run every enabled static rule.
 
-    With `project`, the model also reads the summaries of the project modules `path` imports
-    (and of those importing it); without, the file is analysed alone.
+    With `project` (the file's place in its project), the model also reads the summaries of the
+    project modules it imports (and of those importing it); without, the file is analysed alone.
 
     Never raises: SyntaxError -> one `parse-error` finding at the error's line/column;
     RecursionError / MemoryError (pathological nesting) -> one `parse-error` finding saying
@@ -49,10 +52,10 @@ def check_source(
             gc.enable()
 
 
-def _check(source: str, path: str, settings: Settings, project: Projects | None) -> list[Finding]:
+def _check(source: str, path: str, settings: Settings, project: "ModuleContext | None") -> list[Finding]:
     try:
         module = _build(source, path)
-        module.project = project.context(path) if project is not None else None
+        module.project = project
     except SyntaxError as error:
         return _enabled([_syntax_error_finding(error, path)], settings)
     except (RecursionError, MemoryError):
