@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -312,9 +313,13 @@ class Project:
         self.root = root
         self.cache = cache
         self._summaries: dict[Path, ModuleSummary | None] = {}
-        self._resolved: dict[tuple[Path, str], tuple[Path, tuple[str, ...]] | None] = {}
+        self._resolved: dict[tuple[str, str], tuple[Path, tuple[str, ...]] | None] = {}
         self._seeding_importers: dict[Path, bool] = {}
         self._files: list[Path] | None = None
+        self._seeding_files: list[tuple[Path, bytes]] | None = None
+        self._root = str(root)
+        self._stems: dict[str, bool] = {}
+        self._files_seen: dict[str, bool] = {}
 
     # ------------------------------------------------------------ files
     def summary(self, path: Path, data: bytes | None = None) -> ModuleSummary | None:
@@ -361,29 +366,52 @@ class Project:
     def resolve(self, importer: Path, target: str) -> tuple[Path, tuple[str, ...]] | None:
         """The project file a raw import target names, with the attribute names that follow it
         (``pkg.data.build_loader`` -> ``(…/pkg/data.py, ("build_loader",))``), or None."""
-        key = (importer.parent, target)
-        if key not in self._resolved:
-            self._resolved[key] = self._resolve(importer, target)
-        return self._resolved[key]
+        key = (os.path.dirname(importer), target)
+        found = self._resolved.get(key, False)
+        if found is False:
+            found = self._resolved[key] = self._resolve(importer, target)
+        return found  # type: ignore[return-value]
 
     def _resolve(self, importer: Path, target: str) -> tuple[Path, tuple[str, ...]] | None:
         level = len(target) - len(target.lstrip("."))
         parts = tuple(p for p in target[level:].split(".") if p)
+        folder = os.path.dirname(importer)
         if level:
-            base = importer.parent
             for _ in range(level - 1):
-                base = base.parent
-            bases = [base]
+                folder = os.path.dirname(folder)
+            bases = [folder]
         else:
-            bases = list(dict.fromkeys([importer.parent, self.root, self.root / "src"]))
+            bases = list(dict.fromkeys([folder, self._root, os.path.join(self._root, "src")]))
         for base in bases:
-            if not _inside(base, self.root):
+            if not (base == self._root or base.startswith(self._root + os.sep)):
                 continue
+            if parts and not level and not self._exists(os.path.join(base, parts[0])):
+                continue  # the usual case: a library (torch, transformers) is no file of the project
             for cut in range(len(parts), -1, -1):
-                module = _module_file(base, parts[:cut], allow_package_root=bool(level) or cut > 0)
+                module = self._module_file(base, parts[:cut], allow_package_root=bool(level) or cut > 0)
                 if module is not None:
-                    return module, parts[cut:]
+                    return Path(module), parts[cut:]
         return None
+
+    def _exists(self, stem: str) -> bool:
+        """A module ``stem.py`` or a folder ``stem`` exists (memoised: many imports share their first name)."""
+        found = self._stems.get(stem)
+        if found is None:
+            found = self._stems[stem] = os.path.isfile(stem + ".py") or os.path.isdir(stem)
+        return found
+
+    def _module_file(self, base: str, parts: tuple[str, ...], allow_package_root: bool) -> str | None:
+        folder = os.path.join(base, *parts)
+        if parts and self._is_file(folder + ".py"):
+            return folder + ".py"
+        init = os.path.join(folder, "__init__.py")
+        return init if (parts or allow_package_root) and self._is_file(init) else None
+
+    def _is_file(self, path: str) -> bool:
+        found = self._files_seen.get(path)
+        if found is None:
+            found = self._files_seen[path] = os.path.isfile(path)
+        return found
 
     def function(self, importer: Path, qualified: str, hops: int = 0) -> FunctionSummary | None:
         found = self._lookup(importer, qualified, hops)
@@ -425,6 +453,19 @@ class Project:
                 return True
         return False
 
+    def _files_mentioning_seed(self) -> list[tuple[Path, bytes]]:
+        """The project's files whose text mentions a seed (read once: the only candidates for seeding)."""
+        if self._seeding_files is None:
+            self._seeding_files = []
+            for path in self.files():
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    continue
+                if b"seed" in data:
+                    self._seeding_files.append((path, data))
+        return self._seeding_files
+
     def imported_by_seeding_module(self, path: Path) -> bool:
         """A project module that imports ``path`` seeds (the entry script sets the seed, then calls in)."""
         if path not in self._seeding_importers:
@@ -432,36 +473,15 @@ class Project:
         return self._seeding_importers[path]
 
     def _seeding_importers_of(self, path: Path) -> Iterator[bool]:
-        name = (path.parent.name if path.name == "__init__.py" else path.stem).encode()
-        for other in self.files():
-            if other == path:
-                continue
-            try:
-                data = other.read_bytes()
-            except OSError:
-                continue
-            if name not in data or b"seed" not in data:
+        name = re.escape(path.parent.name if path.name == "__init__.py" else path.stem).encode()
+        imports_it = re.compile(rb"^\s*(from|import)\s[^#\n]*\b" + name + rb"\b", re.M)
+        for other, data in self._files_mentioning_seed():
+            if other == path or name not in data or not imports_it.search(data):
                 continue
             summary = self.summary(other, data)
             if summary is None or not summary.seeds:
                 continue
             yield any((self.resolve(other, target) or (None,))[0] == path for target in summary.imported_modules)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
-def _module_file(base: Path, parts: tuple[str, ...], allow_package_root: bool) -> Path | None:
-    if not parts:
-        init = base / "__init__.py"
-        return init if allow_package_root and init.is_file() else None
-    folder = base.joinpath(*parts)
-    candidate = folder.with_suffix(".py") if parts else None
-    if candidate is not None and candidate.is_file():
-        return candidate
-    init = folder / "__init__.py"
-    return init if init.is_file() else None
 
 
 class ModuleContext:
@@ -470,9 +490,18 @@ class ModuleContext:
     def __init__(self, project: Project, path: Path) -> None:
         self.project = project
         self.path = path
+        self._found: dict[str, FunctionSummary | str | None] = {}
+
+    def lookup(self, qualified: str) -> FunctionSummary | str | None:
+        """The summary of the project function (or the kind of the project class) ``qualified`` names."""
+        found = self._found.get(qualified, False)
+        if found is False:
+            found = self._found[qualified] = self.project._lookup(self.path, qualified, 0)
+        return found  # type: ignore[return-value]
 
     def function(self, qualified: str | None) -> FunctionSummary | None:
-        return self.project.function(self.path, qualified) if qualified else None
+        found = self.lookup(qualified) if qualified else None
+        return found if isinstance(found, FunctionSummary) else None
 
     def function_called(self, module: "ModuleModel", call: ast.Call, scope: "Scope") -> FunctionSummary | None:
         """The summary of the imported project function ``call`` runs, or None."""
@@ -485,7 +514,7 @@ class ModuleContext:
         """What calling an imported project function or class gives, when its summary proves a kind."""
         from ftdoctor.static.analysis_values import ValueInfo
 
-        found = self.project._lookup(self.path, qualified, 0)
+        found = self.lookup(qualified)
         name = qualified.rsplit(".", 1)[-1]
         if isinstance(found, str):
             return ValueInfo(found, qualified, call, name, via="project") if found != "unknown" else None
@@ -525,16 +554,26 @@ class ModuleContext:
         return None
 
 
+_RUNS: dict[str, "Projects"] = {}
+
+
 class Projects:
     """The projects of one check run, found and summarised lazily; ``cache=False`` (``--no-cache``) keeps
     summaries in memory only. Picklable before use, so a process pool's workers each get their own."""
 
     def __init__(self, cache: bool = True) -> None:
         self.use_cache = cache
+        self.token = os.urandom(8).hex()
         self._roots: dict[Path, Path] = {}
         self._projects: dict[Path, Project] = {}
 
-    def context(self, path: str) -> ModuleContext | None:
+    def in_this_process(self) -> "Projects":
+        """The copy this process already uses for the same run: a pool worker gets each chunk's pickled copy,
+        and should keep one memo across its chunks."""
+        return _RUNS.setdefault(self.token, self)
+
+    def context(self, path: Path) -> ModuleContext:
+        """The place of the file at ``path`` in its project."""
         absolute = Path(os.path.abspath(path))
         folder = absolute.parent
         root = self._roots.get(folder)
