@@ -30,6 +30,7 @@ CASES = {
     "loader_elsewhere": ("train-loader-not-shuffled", "pkg/train.py"),  # relative import
     "step_elsewhere": ("missing-zero-grad", "scripts/train.py"),  # a script beside its modules
     "driver_trainer": ("missing-no-grad-eval", "run.py"),  # a driver loop around another module's function
+    "eval_elsewhere": ("missing-train-after-eval", "train.py"),  # evaluation in a module beside the script
 }
 
 
