@@ -472,12 +472,19 @@ class ModuleModel:
         """Calls in this module that run ``function``."""
         cache_key = ("sites", id(function))
         if cache_key not in self._cache:
-            self._cache[cache_key] = [
-                call
-                for call in self.all_calls
-                if call_name(call) == function.short_name and self.resolve_callee(call) is function
-            ]
+            named = self._calls_by_name().get(function.short_name, ())
+            self._cache[cache_key] = [call for call in named if self.resolve_callee(call) is function]
         return self._cache[cache_key]  # type: ignore[return-value]
+
+    def _calls_by_name(self) -> dict[str | None, list[ast.Call]]:
+        """Every call by the last name of its callee, in source order (indexed once: call sites are asked often)."""
+        index = self._cache.get("calls_by_name")
+        if index is None:
+            index = {}
+            for call in self.all_calls:
+                index.setdefault(call_name(call), []).append(call)
+            self._cache["calls_by_name"] = index
+        return index  # type: ignore[return-value]
 
     def class_bases(self, class_scope: Scope, _depth: int = 0) -> set[str]:
         """Qualified names of a class's bases, transitively through this module's classes."""
