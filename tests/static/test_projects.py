@@ -196,3 +196,30 @@ def test_projects_are_picklable_before_use() -> None:
 
     projects = pickle.loads(pickle.dumps(Projects(cache=False)))
     assert projects.in_this_process() is projects
+
+
+def test_a_function_training_through_a_framework_is_marked() -> None:
+    summary = summarize(
+        "import lightning as L\nfrom transformers import Trainer\n"
+        "def fit(module, data):\n    L.Trainer(max_epochs=1).fit(module, data)\n"
+        "def hf(model, args, ds):\n    trainer = Trainer(model=model, args=args, train_dataset=ds)\n    trainer.train()\n"
+        "def plain(model):\n    model.train()\n",
+        "m.py",
+    )
+    assert [summary.functions[name].framework_training for name in ("fit", "hf", "plain")] == [True, True, False]
+
+
+def test_outside_any_project_the_scripts_folder_is_read_but_no_cache_is_written(tmp_path: Path) -> None:
+    folder = tmp_path / "loose"
+    shutil.copytree(PROJECTS / "step_elsewhere" / "bad" / "scripts", folder)
+    if find_project_root(folder) is not None:
+        pytest.skip("a project marker above the temporary folder")
+    findings = check(folder, "train.py", cache=True)
+    assert [f.rule for f in findings if f.rule == "missing-zero-grad"] == ["missing-zero-grad"]
+    assert not (folder / CACHE_DIR).exists()
+
+
+def test_imports_never_leave_the_project_root(tmp_path: Path) -> None:
+    write(tmp_path, {"steps.py": "def step(): pass\n", "proj/pyproject.toml": "", "proj/train.py": ""})
+    project = Project((tmp_path / "proj").resolve(), None)
+    assert project.resolve((tmp_path / "proj" / "train.py").resolve(), "..steps.step") is None
