@@ -129,7 +129,8 @@ class ModuleSummary:
 
 
 def summarize(source: str, path: str) -> ModuleSummary:
-    """The summary of one module's source (empty when it does not parse)."""
+    """The summary of one module's source; empty when it does not parse or cannot be analysed (another
+    module's trouble must not cost the checked file its findings; FTDOCTOR_DEBUG=1 re-raises)."""
     from ftdoctor.static.model import build_model
 
     try:
@@ -140,6 +141,10 @@ def summarize(source: str, path: str) -> ModuleSummary:
         return _Summarizer(module).summary()
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ModuleSummary()
+    except Exception:
+        if os.environ.get("FTDOCTOR_DEBUG") == "1":
+            raise
+        return ModuleSummary()
 
 
 class _Summarizer:
@@ -149,10 +154,7 @@ class _Summarizer:
     def summary(self) -> ModuleSummary:
         module = self.module
         scope = module.module_scope
-        functions = {
-            name: self.function(function) for name, function in scope.functions.items()
-            if function.kind == "function" and name not in module.classes
-        }
+        functions = {name: self.function(function) for name, function in scope.functions.items()}
         classes = {name: self.class_kind(name) for name, inner in module.classes.items() if inner.parent is scope}
         imported = {target for each in module.scopes() for target in each.imports.values()}
         modules = {target.rsplit(".", 1)[0] for target in imported if "." in target.lstrip(".")} | imported
@@ -162,6 +164,7 @@ class _Summarizer:
         )
 
     def class_kind(self, name: str) -> str:
+        """What ``name(...)`` builds, asked as the module itself would ask it (bases resolved there)."""
         call = ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=[], keywords=[])
         kind = self.module.value_of(call, self.module.tree).kind
         return kind if kind in RETURN_KINDS else "unknown"
@@ -217,11 +220,10 @@ class _Summarizer:
             if not passed or _is_protocol_call(call, params):
                 continue
             callee = module.resolve_callee(call, function)
-            if callee is not None:
+            if callee is not None:  # a local helper: what it hands on, mapped back to these parameters
                 if depth < MAX_HOPS:
                     inner = self._opaque_params(callee, depth + 1)
-                    found |= {p for p in passed if any(argument_for(callee, q, call) is not None
-                                                       and _name_of(argument_for(callee, q, call)) == p for q in inner)}
+                    found |= {_name_of(argument_for(callee, q, call)) for q in inner} & passed  # type: ignore[operator]
                 continue
             qualified = module.qualified_name(call.func, function) or ""
             if qualified.split(".", 1)[0] not in _TRANSPARENT_ROOTS:
@@ -257,8 +259,7 @@ class _Summarizer:
         info = self.module.value_of(func.value, call)
         if info.kind == "trainer" and func.attr == "train":
             return True
-        qualified = info.qualname or ""
-        return func.attr == "fit" and (qualified.endswith(FRAMEWORK_TRAINERS) or qualified in ("lightning.Trainer",))
+        return func.attr == "fit" and (info.qualname or "").endswith(FRAMEWORK_TRAINERS)
 
 
 _PROTOCOL_METHODS = frozenset({"backward", "step", "zero_grad", "train", "eval", "forward", "generate"})
