@@ -3,8 +3,9 @@
 One JSON file per summarised source, named by the hash of its bytes, in a folder named for the cache
 format and a fingerprint of the analysis code, so an upgraded or edited ftdoctor never reads old
 summaries. Writes go to a temporary file renamed into place, so parallel workers never see half a
-file; a file that cannot be read or parsed counts as a miss and is rewritten. The cache folder holds
-a ``.gitignore`` of ``*`` so it never shows up in version control.
+file; a file that cannot be read or parsed counts as a miss and is rewritten; folders of other versions are
+removed when a new one is made. The cache folder holds a ``.gitignore`` of ``*`` so it never shows up in
+version control.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,9 @@ class SummaryCache:
         ignore = self.base / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# Automatically created by ftdoctor.\n*\n", encoding="utf-8")
+        for stale in self.base.glob("summaries-*"):  # written by another ftdoctor: never read again
+            if stale != self.folder:
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 _FINGERPRINT: str | None = None

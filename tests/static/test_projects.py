@@ -223,3 +223,11 @@ def test_imports_never_leave_the_project_root(tmp_path: Path) -> None:
     write(tmp_path, {"steps.py": "def step(): pass\n", "proj/pyproject.toml": "", "proj/train.py": ""})
     project = Project((tmp_path / "proj").resolve(), None)
     assert project.resolve((tmp_path / "proj" / "train.py").resolve(), "..steps.step") is None
+
+
+def test_summaries_of_another_ftdoctor_are_dropped(small_project: Path) -> None:
+    old = small_project / CACHE_DIR / "summaries-0-0.0.1-old"
+    old.mkdir(parents=True)
+    (old / "x.json").write_text("{}")
+    check(small_project, "scripts/train.py", cache=True)
+    assert not old.exists() and cache_entries(small_project)
