@@ -54,7 +54,7 @@ def check_source(
 
 def _check(source: str, path: str, settings: Settings, project: "ModuleContext | None") -> list[Finding]:
     try:
-        module = _build(source, path)
+        module = _build(source, path, project)
         module.project = project
     except SyntaxError as error:
         return _enabled([_syntax_error_finding(error, path)], settings)
@@ -71,7 +71,9 @@ def _check(source: str, path: str, settings: Settings, project: "ModuleContext |
     return settings.apply(findings)
 
 
-def _build(source: str, path: str) -> ModuleModel:
+def _build(source: str, path: str, project: "ModuleContext | None" = None) -> ModuleModel:
+    if project is not None:
+        return build_model(project.parse(source), source, path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SyntaxWarning for invalid escapes etc. is not our business
         tree = ast.parse(source, filename=path)

@@ -42,6 +42,8 @@ ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 MAX_HOPS = 4
 #: the most files the reverse-import search reads (the entry module that seeds)
 MAX_PROJECT_FILES = 5000
+#: parsed trees kept for reuse between a module's summary and its check
+TREES_KEPT = 64
 #: value kinds a summary records for returns (others say nothing the rules use)
 RETURN_KINDS = frozenset({"model", "optimizer", "scheduler", "dataloader", "dataset", "tokenizer", "trainer",
                           "accelerator", "scaler", "loss"})
@@ -128,16 +130,19 @@ class ModuleSummary:
                    bool(data["seeds"]))
 
 
-def summarize(source: str, path: str) -> ModuleSummary:
+def parse_source(source: str, path: str) -> ast.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SyntaxWarning for invalid escapes etc. is not our business
+        return ast.parse(source, filename=path)
+
+
+def summarize(source: str, path: str, tree: ast.Module | None = None) -> ModuleSummary:
     """The summary of one module's source; empty when it does not parse or cannot be analysed (another
     module's trouble must not cost the checked file its findings; FTDOCTOR_DEBUG=1 re-raises)."""
     from ftdoctor.static.model import build_model
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(source, filename=path)
-        module = build_model(tree, source, path)
+        module = build_model(tree if tree is not None else parse_source(source, path), source, path)
         return _Summarizer(module).summary()
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ModuleSummary()
@@ -319,6 +324,7 @@ class Project:
         self._files: list[Path] | None = None
         self._seeding_files: list[tuple[Path, bytes]] | None = None
         self._root = str(root)
+        self._trees: dict[tuple[str, int, int], ast.Module] = {}
         self._stems: dict[str, bool] = {}
         self._files_seen: dict[str, bool] = {}
 
@@ -344,10 +350,27 @@ class Project:
                     return ModuleSummary.from_json(cached)
                 except (KeyError, TypeError, ValueError, AttributeError):
                     pass  # an older or damaged entry: rebuild and overwrite it
-        summary = summarize(decode_python(data), str(path))
+        source = decode_python(data)
+        try:
+            tree = self.parse(source, path)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return ModuleSummary()
+        summary = summarize(source, str(path), tree)
         if self.cache is not None:
             self.cache.store(key, summary.to_json())
         return summary
+
+    def parse(self, source: str, path: Path) -> ast.Module:
+        """The syntax tree of ``source`` (the file at ``path``), parsed once for its summary and its check:
+        a module checked and imported in one run is parsed once. Trees are never modified by the analysis."""
+        key = (str(path), len(source), hash(source))
+        tree = self._trees.pop(key, None)
+        if tree is None:
+            tree = parse_source(source, str(path))
+        self._trees[key] = tree  # most recent last
+        if len(self._trees) > TREES_KEPT:
+            del self._trees[next(iter(self._trees))]
+        return tree
 
     def files(self) -> list[Path]:
         """Every ``.py`` file of the project (hidden, virtualenv and build folders skipped)."""
@@ -492,6 +515,10 @@ class ModuleContext:
         self.project = project
         self.path = path
         self._found: dict[str, FunctionSummary | str | None] = {}
+
+    def parse(self, source: str) -> ast.Module:
+        """This module's syntax tree (shared with its summary when another module imports it)."""
+        return self.project.parse(source, self.path)
 
     def lookup(self, qualified: str) -> FunctionSummary | str | None:
         """The summary of the project function (or the kind of the project class) ``qualified`` names."""
