@@ -136,14 +136,17 @@ def parse_source(source: str, path: str) -> ast.Module:
         return ast.parse(source, filename=path)
 
 
-def summarize(source: str, path: str, tree: ast.Module | None = None) -> ModuleSummary:
+def summarize(source: str, path: str, tree: ast.Module | None = None, outlined: bool = False) -> ModuleSummary:
     """The summary of one module's source; empty when it does not parse or cannot be analysed (another
     module's trouble must not cost the checked file its findings; FTDOCTOR_DEBUG=1 re-raises)."""
     from ftdoctor.static.model import build_model
 
     try:
         module = build_model(tree if tree is not None else parse_source(source, path), source, path)
-        return _Summarizer(module).summary()
+        summary = _Summarizer(module).summary()
+        if outlined:  # the outline leaves out module-level code, where an entry script seeds
+            summary.seeds = bool(_SEED_CALL.search(source))
+        return summary
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ModuleSummary()
     except Exception:
@@ -267,6 +270,7 @@ class _Summarizer:
         return func.attr == "fit" and (info.qualname or "").endswith(FRAMEWORK_TRAINERS)
 
 
+_SEED_CALL = re.compile(r"seed\w*\s*\(", re.I)
 _PROTOCOL_METHODS = frozenset({"backward", "step", "zero_grad", "train", "eval", "forward", "generate"})
 
 
@@ -352,10 +356,10 @@ class Project:
                     pass  # an older or damaged entry: rebuild and overwrite it
         source = decode_python(data)
         try:
-            tree = self.parse(source, path)
+            tree, outlined = self._summary_tree(source, path)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return ModuleSummary()
-        summary = summarize(source, str(path), tree)
+        summary = summarize(source, str(path), tree, outlined)
         if self.cache is not None:
             self.cache.store(key, summary.to_json())
         return summary
@@ -371,6 +375,19 @@ class Project:
         if len(self._trees) > TREES_KEPT:
             del self._trees[next(iter(self._trees))]
         return tree
+
+    def _summary_tree(self, source: str, path: Path) -> tuple[ast.Module, bool]:
+        """The tree a summary is made from: the whole file when it is small or already parsed for its check,
+        else its outline (:mod:`ftdoctor.static.outline`); True when it is the outline."""
+        from ftdoctor.static.outline import OUTLINE_ABOVE, outline
+
+        key = (str(path), len(source), hash(source))
+        if len(source) > OUTLINE_ABOVE and key not in self._trees:
+            try:
+                return parse_source(outline(source), str(path)), True
+            except (SyntaxError, ValueError):
+                pass  # a layout the line cut does not follow: read it whole
+        return self.parse(source, path), False
 
     def files(self) -> list[Path]:
         """Every ``.py`` file of the project (hidden, virtualenv and build folders skipped)."""

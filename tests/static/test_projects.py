@@ -8,6 +8,7 @@ rest of the project is read for context, never reported).
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 from pathlib import Path
@@ -231,3 +232,20 @@ def test_summaries_of_another_ftdoctor_are_dropped(small_project: Path) -> None:
     (old / "x.json").write_text("{}")
     check(small_project, "scripts/train.py", cache=True)
     assert not old.exists() and cache_entries(small_project)
+
+
+def test_the_outline_keeps_what_summaries_read_at_the_same_lines() -> None:
+    from ftdoctor.static.outline import outline
+
+    source = (
+        "import torch\nfrom x import (\n    a,\n)\n\nclass Net(torch.nn.Module):\n    def forward(self, x):\n"
+        "        return x\n\ntry:\n    import y\nexcept ImportError:\n    y = None\n\n"
+        "def build():\n    return Net()\n\nif __name__ == '__main__':\n    build()\n"
+    )
+    text = outline(source)
+    assert text.count("\n") == source.count("\n") - 1 + source.endswith("\n")
+    lines = text.split("\n")
+    assert lines[5] == "class Net(torch.nn.Module):" and lines[6].strip() == "pass" and not lines[7].strip()
+    assert "import y" in text and "def build():" in text and "build()" not in lines[18]
+    summary = summarize(source, "m.py", ast.parse(text), outlined=True)
+    assert summary.classes == {"Net": "model"} and summary.functions["build"].returns.line == 16
