@@ -59,6 +59,8 @@ Exit status: 0 no finding at or above --fail-on, 1 some finding is,
               help="Print the fixes as a unified diff and change nothing; exit 1 when there are some.")
 @click.option("--unsafe-fixes", is_flag=True,
               help="With --fix or --diff: also the fixes that may change behaviour (review them).")
+@click.option("--no-cache", is_flag=True,
+              help="Do not read or write the module summaries cached in .ftdoctor_cache/ at the project root.")
 def check_command(
     paths: tuple[str, ...],
     output_format: str,
@@ -76,11 +78,14 @@ def check_command(
     fix: bool,
     show_diff: bool,
     unsafe_fixes: bool,
+    no_cache: bool,
 ) -> None:
     """Lint training scripts and notebooks without running them.
 
     Reads every PATH (files, or folders walked for .py and .ipynb files) with a
-    pure-AST analysis: your code is never imported or executed.
+    pure-AST analysis: your code is never imported or executed. Modules the checked
+    files import from their project (the folder above holding pyproject.toml,
+    setup.py, setup.cfg or .git) are read for context; only PATHs are reported.
     """
     from ftdoctor.report import emit, render_statistics, write_report
     from ftdoctor.static.checker import check_files
@@ -99,7 +104,7 @@ def check_command(
         click.echo("ftdoctor: warning: no Python files or notebooks found to check", err=True)
     if fix or show_diff:
         _fix(files, settings, unsafe=unsafe_fixes, diff_only=show_diff, output=output)
-    report = check_files(files, settings, parallel=parallel)
+    report = check_files(files, settings, parallel=parallel, cache=not no_cache)
 
     if write_baseline:
         from ftdoctor.static.baseline import write_baseline as write

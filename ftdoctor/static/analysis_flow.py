@@ -525,6 +525,8 @@ class _Walker:
         if _is_model(target):
             self.emit(FORWARD, call, target, ast.unparse(func), *context)
             return
+        if self.module.project is not None and self._imported_call(call, context):
+            return  # a function of another project module: what its summary says it does
         callee = self.module.resolve_callee(call, frame.scope)
         if callee is not None:
             self._follow(call, callee, frame, guards, loops, disabled, site, depth, visiting)
@@ -635,6 +637,30 @@ class _Walker:
         off = disabled or any(is_grad_disabling(d, self.module) for d in callee.decorators)
         body = getattr(callee.node, "body", [])
         self.walk_block(body, inner, guards, loops, off, site, depth + 1, visiting | {callee.node})
+
+    def _imported_call(self, call: ast.Call, context: tuple) -> bool:
+        """Emit the events of an imported project function from its summary, its parameters mapped to this
+        call's arguments. What it does to its own models is its module's business; a function that trains
+        through a framework (Trainer, Lightning) owns its loop and shows as opaque."""
+        guards, loops, disabled, site, frame = context
+        summary = self.module.project.function_called(self.module, call, frame.scope)  # type: ignore[union-attr]
+        if summary is None:
+            return False
+        if summary.framework_training:
+            self._maybe_opaque(call, context)
+            return True
+        for effect in summary.effects:
+            arg = self.module.project.argument(summary, effect.param, call) if effect.param else None  # type: ignore[union-attr]
+            if arg is None and effect.kind in (FORWARD, TRAIN, EVAL, OPAQUE):
+                continue
+            extra = ((Guard(call, "loop"),) if effect.in_loop else ()) + ((Guard(call, "body"),) if effect.conditional else ())
+            target = self.resolve(arg, frame, call) if arg is not None else None
+            if effect.kind == OPAQUE and (target is None or target.kind not in ("optimizer", "model")):
+                continue  # as for calls of this module: only a hidden hand on the optimizer or model matters
+            text = ast.unparse(arg) if arg is not None else effect.text
+            self.emit(effect.kind, call, target, text, guards + extra, loops + ((call,) if effect.in_loop else ()),
+                      disabled or effect.grad_disabled, site, frame)
+        return True
 
     def _maybe_opaque(self, call: ast.Call, context: tuple) -> None:
         qualified = self.module.qualified_name(call.func, context[-1].scope) or ""
@@ -748,6 +774,8 @@ def mode_switch_calls(module: "ModuleModel", model: Binding) -> list[Event]:
     for call in module.calls():
         if isinstance(call.func, ast.Attribute) and call_name(call) in ("train", "eval"):
             walker.on_call(call, Frame(module.scope_of(call)), (), (), False, call, MAX_CALL_DEPTH, frozenset())
+        elif module.project is not None:  # an imported project function may switch it
+            walker._imported_call(call, ((), (), False, call, Frame(module.scope_of(call))))
     return [e for e in walker.events if switches_model(e, model)]
 
 

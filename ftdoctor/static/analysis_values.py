@@ -233,7 +233,10 @@ def _classify_call(module: "ModuleModel", call: ast.Call, scope: Scope, at: tupl
     function = module.functions.get(qualname)
     if function is not None:
         return _classify_returns(module, function, depth)
-    return _classify_library_call(module, qualname, call, scope, at, depth)
+    info = _classify_library_call(module, qualname, call, scope, at, depth)
+    if info.kind == "unknown" and module.project is not None:
+        return module.project.value(qualname, call) or info  # a function or class of another project module
+    return info
 
 
 def _classify_returns(module: "ModuleModel", function: Scope, depth: int) -> ValueInfo:

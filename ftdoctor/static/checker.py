@@ -20,52 +20,61 @@ from ftdoctor.static.suppressions import Suppressions
 
 if TYPE_CHECKING:
     from ftdoctor.notebook import NotebookSource
+    from ftdoctor.static.project import ModuleContext, Projects
 
 #: Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 40
 #: Chunks per worker: enough to balance uneven files, few enough to keep IPC cheap.
 CHUNKS_PER_WORKER = 4
 
-_SourceChecker = Callable[[str, str, "Settings | None"], list[Finding]]
+_SourceChecker = Callable[[str, str, "Settings | None", "ModuleContext | None"], list[Finding]]
 
 
-def check_files(files: Sequence[SourceFile], settings: Settings, *, parallel: bool | None = None) -> Report:
-    """Check every file; ``parallel=None`` decides by the number of files and CPUs."""
+def check_files(
+    files: Sequence[SourceFile], settings: Settings, *, parallel: bool | None = None, cache: bool = True
+) -> Report:
+    """Check every file, reading the projects around them; ``parallel=None`` decides by the number of files
+    and CPUs; ``cache=False`` keeps module summaries out of ``.ftdoctor_cache/``."""
+    from ftdoctor.static.project import Projects
+
+    projects = Projects(cache=cache)
     workers = _worker_count() if parallel is not False else 1
     if parallel is None and len(files) <= PARALLEL_THRESHOLD:
         workers = 1
-    per_file = _check_in_pool(files, settings, workers) if workers > 1 else None
+    per_file = _check_in_pool(files, settings, workers, projects) if workers > 1 else None
     if per_file is None:
-        per_file = [check_file(file, settings) for file in files]
+        per_file = [check_file(file, settings, projects) for file in files]
     findings = [finding for file_findings in per_file for finding in file_findings]
     return Report(mode="check", findings=findings, files_checked=len(files))
 
 
-def check_file(file: SourceFile, settings: Settings) -> list[Finding]:
-    """Findings for one file (settings and suppressions applied); never raises."""
+def check_file(file: SourceFile, settings: Settings, projects: "Projects | None" = None) -> list[Finding]:
+    """Findings for one file (settings and suppressions applied); never raises. With ``projects`` the
+    modules it imports from its project are read too."""
+    project = projects.context(file.path) if projects is not None else None
     try:
         data = file.path.read_bytes()
     except OSError as exc:
         return settings.apply([_parse_error(file.display, f"cannot be read: {exc.strerror or exc}", _FIX_READ)])
     if file.is_notebook:
-        return check_notebook(data, file.display, settings)
+        return check_notebook(data, file.display, settings, project)
     try:
         source = decode_python(data)
     except UndecodableSource as exc:
         return settings.apply([_parse_error(file.display, f"cannot be decoded: {exc.reason}", _FIX_DECODE, exc.line)])
-    return check_python(source, file.display, settings)
+    return check_python(source, file.display, settings, project)
 
 
-def check_python(source: str, path: str, settings: Settings) -> list[Finding]:
+def check_python(source: str, path: str, settings: Settings, project: "ModuleContext | None" = None) -> list[Finding]:
     """Findings for decoded Python source, suppression comments honoured."""
     suppressions = Suppressions.scan(source)
     if suppressions.whole_file:
         return []
-    findings = settings.apply(_run_engine(source, path, settings))
+    findings = settings.apply(_run_engine(source, path, settings, project))
     return suppressions.filter(findings)
 
 
-def check_notebook(data: bytes, path: str, settings: Settings) -> list[Finding]:
+def check_notebook(data: bytes, path: str, settings: Settings, project: "ModuleContext | None" = None) -> list[Finding]:
     """Findings for a notebook's code cells, addressed to cell and cell line."""
     from ftdoctor.notebook import InvalidNotebook, parse_notebook
 
@@ -75,7 +84,7 @@ def check_notebook(data: bytes, path: str, settings: Settings) -> list[Finding]:
         return settings.apply([_parse_error(path, f"cannot be decoded: notebooks are UTF-8 JSON ({exc.reason})", _FIX_NOTEBOOK)])
     except InvalidNotebook as exc:
         return settings.apply([_parse_error(path, f"cannot be read: {exc}", _FIX_NOTEBOOK)])
-    findings = check_python(notebook.source, path, settings)
+    findings = check_python(notebook.source, path, settings, project)
     if any(finding.rule == "parse-error" for finding in findings):
         findings = _check_cell_by_cell(notebook, path, settings) or findings
     return [notebook.map_finding(finding) for finding in findings]
@@ -104,12 +113,12 @@ def _engine() -> _SourceChecker:
     return check_source
 
 
-def _run_engine(source: str, path: str, settings: Settings) -> list[Finding]:
+def _run_engine(source: str, path: str, settings: Settings, project: "ModuleContext | None") -> list[Finding]:
     # The engine promises never to raise; this guard keeps one file's engine bug
     # from losing every other file's findings.
     check_source = _engine()  # an import failure is not this file's fault: let it surface (exit 2)
     try:
-        return list(check_source(source, path, settings))
+        return list(check_source(source, path, settings, project))
     except (RecursionError, MemoryError):
         return [_parse_error(path, "is too deeply nested to analyse", _FIX_NESTING)]
     except Exception as exc:
@@ -145,11 +154,14 @@ def _chunks(files: Sequence[SourceFile], count: int) -> list[list[SourceFile]]:
     return [list(files[i : i + size]) for i in range(0, len(files), size)]
 
 
-def _check_chunk(files: list[SourceFile], settings: Settings) -> list[list[Finding]]:
-    return [check_file(file, settings) for file in files]
+def _check_chunk(files: list[SourceFile], settings: Settings, projects: "Projects | None") -> list[list[Finding]]:
+    projects = projects.in_this_process() if projects is not None else None
+    return [check_file(file, settings, projects) for file in files]
 
 
-def _check_in_pool(files: Sequence[SourceFile], settings: Settings, workers: int) -> list[list[Finding]] | None:
+def _check_in_pool(
+    files: Sequence[SourceFile], settings: Settings, workers: int, projects: "Projects | None" = None
+) -> list[list[Finding]] | None:
     """Per-file findings computed by a process pool; None when no pool can start."""
     from concurrent.futures import ProcessPoolExecutor  # with multiprocessing: ~30 ms, only when used
     from concurrent.futures.process import BrokenProcessPool
@@ -158,7 +170,7 @@ def _check_in_pool(files: Sequence[SourceFile], settings: Settings, workers: int
     chunks = _chunks(files, workers * CHUNKS_PER_WORKER)
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
-            results = pool.map(_check_chunk, chunks, [settings] * len(chunks))
+            results = pool.map(_check_chunk, chunks, [settings] * len(chunks), [projects] * len(chunks))
             return [file_findings for chunk in results for file_findings in chunk]
     except (OSError, BrokenProcessPool, NotImplementedError):
         return None  # no processes here (sandbox, tiny container): check serially

@@ -11,6 +11,7 @@ import gc
 import os
 import re
 import warnings
+from typing import TYPE_CHECKING
 
 from ftdoctor.catalogue import make_finding
 from ftdoctor.findings import Finding
@@ -21,14 +22,22 @@ from ftdoctor.static.reachability import drop_dead
 from ftdoctor.static.model import ModuleModel, build_model
 from ftdoctor.static.rule import STATIC_RULES
 
+if TYPE_CHECKING:
+    from ftdoctor.static.project import ModuleContext
+
 PARSE_ERROR = "parse-error"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _PARSE_FIX = "fix the syntax error so the file can be checked (run `python -m py_compile FILE` to see it)"
 _NESTING_FIX = "split the deeply nested expression into smaller statements so the file can be analysed"
 
 
-def check_source(source: str, path: str, settings: Settings | None = None) -> list[Finding]:
+def check_source(
+    source: str, path: str, settings: Settings | None = None, project: "ModuleContext | None" = None
+) -> list[Finding]:
     """Parse `source`, build the semantic model once, run every enabled static rule.
+
+    With `project` (the file's place in its project), the model also reads the summaries of the
+    project modules it imports (and of those importing it); without, the file is analysed alone.
 
     Never raises: SyntaxError -> one `parse-error` finding at the error's line/column;
     RecursionError / MemoryError (pathological nesting) -> one `parse-error` finding saying
@@ -41,15 +50,16 @@ def check_source(source: str, path: str, settings: Settings | None = None) -> li
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _check(source, path, settings or Settings())
+        return _check(source, path, settings or Settings(), project)
     finally:
         if collecting:
             gc.enable()
 
 
-def _check(source: str, path: str, settings: Settings) -> list[Finding]:
+def _check(source: str, path: str, settings: Settings, project: "ModuleContext | None") -> list[Finding]:
     try:
-        module = _build(source, path)
+        module = _build(source, path, project)
+        module.project = project
     except SyntaxError as error:
         return _enabled([_syntax_error_finding(error, path, source)], settings)
     except (RecursionError, MemoryError):
@@ -65,7 +75,9 @@ def _check(source: str, path: str, settings: Settings) -> list[Finding]:
     return settings.apply(drop_exempt(drop_dead(findings, module), module, settings))
 
 
-def _build(source: str, path: str) -> ModuleModel:
+def _build(source: str, path: str, project: "ModuleContext | None" = None) -> ModuleModel:
+    if project is not None:
+        return build_model(project.parse(source), source, path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SyntaxWarning for invalid escapes etc. is not our business
         tree = ast.parse(source, filename=path)

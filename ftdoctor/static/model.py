@@ -50,6 +50,7 @@ from ftdoctor.static.reachability import exits_before, is_dead
 if TYPE_CHECKING:
     from ftdoctor.static.analysis_flow import Loop
     from ftdoctor.static.analysis_values import ValueInfo
+    from ftdoctor.static.project import ModuleContext
 
 _BUILTINS = frozenset(dir(builtins))
 
@@ -241,6 +242,8 @@ class ModuleModel:
         #: the calls each statement makes itself (not those of nested statements or lambdas), in source order
         self.calls_by_statement: dict[ast.stmt, list[ast.Call]] = {}
         self._cache: dict[object, object] = {}
+        #: the rest of the project (summaries of the modules this one imports); None: this file alone
+        self.project: "ModuleContext | None" = None
 
     # ----------------------------------------------------------------- structure
     def parent(self, node: ast.AST) -> ast.AST | None:
@@ -499,14 +502,23 @@ class ModuleModel:
         cache_key = ("sites", id(function))
         if cache_key not in self._cache:
             owner = function.class_scope if function.short_name == "__init__" else None
-            self._cache[cache_key] = [
-                call
-                for call in self.all_calls
-                if (call_name(call) == function.short_name and self.resolve_callee(call) is function)
-                or (owner is not None and call_name(call) == owner.short_name
-                    and self.classes.get(self.qualified_name(call.func) or "") is owner)
-            ]
+            by_name = self._calls_by_name()
+            sites = [call for call in by_name.get(function.short_name, ()) if self.resolve_callee(call) is function]
+            if owner is not None:  # Class(...) runs its __init__
+                sites += [call for call in by_name.get(owner.short_name, ())
+                          if self.classes.get(self.qualified_name(call.func) or "") is owner]
+            self._cache[cache_key] = sorted(sites, key=lambda call: (call.lineno, call.col_offset))
         return self._cache[cache_key]  # type: ignore[return-value]
+
+    def _calls_by_name(self) -> dict[str | None, list[ast.Call]]:
+        """Every call by the last name of its callee, in source order (indexed once: call sites are asked often)."""
+        index = self._cache.get("calls_by_name")
+        if index is None:
+            index = {}
+            for call in self.all_calls:
+                index.setdefault(call_name(call), []).append(call)
+            self._cache["calls_by_name"] = index
+        return index  # type: ignore[return-value]
 
     def class_bases(self, class_scope: Scope, _depth: int = 0) -> set[str]:
         """Qualified names of a class's bases, transitively through this module's classes."""

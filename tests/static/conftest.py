@@ -25,7 +25,7 @@ from ftdoctor.static import checker
 MARKER_RULES = {"BUG": "missing-zero-grad", "WARN": "train-loader-not-shuffled", "INFO": "seed-not-set"}
 
 
-def marker_check_source(source: str, path: str, settings: object = None) -> list[Finding]:
+def marker_check_source(source: str, path: str, settings: object = None, project: object = None) -> list[Finding]:
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:

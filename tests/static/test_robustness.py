@@ -222,7 +222,7 @@ def test_check_path_never_imports_heavy_frameworks(tmp_path: Path) -> None:
 def test_engine_failure_in_one_file_does_not_lose_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ftdoctor.static import checker
 
-    def flaky(source: str, path: str, settings: object = None) -> list[Finding]:
+    def flaky(source: str, path: str, settings: object = None, project: object = None) -> list[Finding]:
         if "boom" in source:
             raise RuntimeError("engine bug")
         return []

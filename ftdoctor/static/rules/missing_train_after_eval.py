@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterator
 
 from ftdoctor.findings import Finding
-from ftdoctor.static.analysis_flow import BACKWARD, EVAL, TRAIN, Event, Loop
+from ftdoctor.static.analysis_flow import BACKWARD, EVAL, TRAIN, Event, Frame, Loop
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 if TYPE_CHECKING:
-    from ftdoctor.static.model import ModuleModel
+    from ftdoctor.static.model import Binding, ModuleModel
 
 
 @register_static_rule
@@ -47,7 +47,14 @@ def _unrestored_eval_switches(loop: Loop) -> Iterator[Event]:
         origin = switch.target_origin()
         if origin is not None and origin.kind == "model" and trained and origin not in trained:
             continue  # a frozen teacher or reference model
-        for following in events[index + 1:] + events[:index]:
+        owner = _owning_call(switch, origin, loop)
+        if owner is not None:
+            # a model built inside a function the loop calls is a new object on every call: only what that
+            # call does after the switch can train it in eval mode
+            following_events = [e for e in events[index + 1:] if _within(e, owner)]
+        else:
+            following_events = events[index + 1:] + events[:index]
+        for following in following_events:
             if following.exclusive_with(switch):
                 continue
             if following.kind == TRAIN and (following.target is None or origin is None
@@ -56,3 +63,24 @@ def _unrestored_eval_switches(loop: Loop) -> Iterator[Event]:
             if following.kind == BACKWARD:
                 yield switch
                 break
+
+
+def _owning_call(switch: Event, origin: "Binding | None", loop: Loop) -> "Frame | None":
+    """The frame of the called function that binds the switched model, when that is not the loop's own code."""
+    if origin is None or origin.scope.kind != "function":
+        return None
+    frame = switch.frame
+    while frame is not None:
+        if frame.scope is origin.scope:
+            return frame if frame.caller is not None and frame.scope is not loop.scope else None
+        frame = frame.caller
+    return None
+
+
+def _within(event: Event, owner: "Frame") -> bool:
+    frame = event.frame
+    while frame is not None:
+        if frame is owner:
+            return True
+        frame = frame.caller
+    return False

@@ -37,6 +37,8 @@ class SeedNotSet(StaticRule):
         seeds = [call for call in module.calls() if "seed" in (call_name(call) or "").lower()]
         if any(_may_seed_torch(module, call, 0) for call in seeds):
             return
+        if module.project is not None and module.project.seeded_elsewhere(module):
+            return  # the entry module, or a project function this one calls, seeds
         loop = loops[0]
         others = f" (line {seeds[0].lineno} seeds only Python/NumPy)" if seeds else ""
         yield self.finding(

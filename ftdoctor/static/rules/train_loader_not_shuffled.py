@@ -8,16 +8,16 @@ datasets shuffled beforehand. Evaluation loaders and Trainer scripts are never c
 from __future__ import annotations
 
 import ast
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ftdoctor.findings import Finding
-from ftdoctor.static.constants import UNKNOWN, producers, resolve_constant
-from ftdoctor.static.model import ModuleModel, call_name, keyword
-from ftdoctor.static.modelfacts import chain_root, dataloader_calls, subject
+from ftdoctor.static.loaders import keeps_order
+from ftdoctor.static.model import ModuleModel, keyword
+from ftdoctor.static.modelfacts import dataloader_calls, subject
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
-_ORDER_SOURCES = ("sampler", "batch_sampler")
-_MAX_DEPTH = 6
+if TYPE_CHECKING:
+    from ftdoctor.static.project import Returned
 
 
 @register_static_rule
@@ -29,55 +29,43 @@ class TrainLoaderNotShuffled(StaticRule):
         for loop in module.training_loops():
             if not isinstance(loop.node, (ast.For, ast.AsyncFor)):
                 continue
-            for call in dataloader_calls(module, loop.node.iter):
-                if id(call) in reported or not _keeps_order(module, call):
+            for call, built_elsewhere in _dataloader_calls(module, loop.node.iter):
+                if id(call) in reported or not _keeps_order(module, call, built_elsewhere):
                     continue
                 reported.add(id(call))
-                explicit = keyword(call, "shuffle") is not None
+                if built_elsewhere is not None:
+                    message = (f"{subject(module, call, 'the DataLoader')} (line {call.lineno}), the DataLoader "
+                               f"`{ast.unparse(call.func)}` builds without shuffle or sampler (line "
+                               f"{built_elsewhere.line} of its module), feeds the training loop at line {loop.line}, "
+                               "so every epoch sees the batches in the file's order")
+                else:
+                    explicit = keyword(call, "shuffle") is not None
+                    message = (f"{subject(module, call, 'the DataLoader')} (line {call.lineno}) feeds the training loop "
+                               f"at line {loop.line} {'with shuffle=False' if explicit else 'without shuffle=True'} and "
+                               "no sampler, so every epoch sees the batches in the file's order")
                 yield self.finding(
                     module,
                     call,
-                    f"{subject(module, call, 'the DataLoader')} (line {call.lineno}) feeds the training loop at line "
-                    f"{loop.line} {'with shuffle=False' if explicit else 'without shuffle=True'} and no sampler, so "
-                    "every epoch sees the batches in the file's order",
+                    message,
                     "pass shuffle=True to the training DataLoader (keep evaluation loaders unshuffled), or a "
                     "RandomSampler/DistributedSampler",
                 )
 
 
-def _keeps_order(module: ModuleModel, call: ast.Call) -> bool:
-    if any(kw.arg is None for kw in call.keywords):  # DataLoader(**kwargs): cannot tell
-        return False
-    shuffle = resolve_constant(module, keyword(call, "shuffle", 2)) if keyword(call, "shuffle", 2) else False
-    if shuffle is UNKNOWN or shuffle:
-        return False
-    for name in _ORDER_SOURCES:
-        source = keyword(call, name, 3 if name == "sampler" else 4)
-        if source is not None and not (isinstance(source, ast.Constant) and source.value is None):
-            return False
-    dataset = keyword(call, "dataset", 0)
-    return dataset is not None and not _unorderable_or_shuffled(module, dataset, 0)
+def _dataloader_calls(module: ModuleModel, node: ast.expr) -> Iterator[tuple[ast.Call, "Returned | None"]]:
+    """Loader constructions feeding ``node`` (through tqdm/enumerate/zip wrappers): here, or in a function of
+    another project module (its summary)."""
+    for call in dataloader_calls(module, node):
+        info = module.value_of(call)
+        if info.via != "project":
+            yield call, None
+            continue
+        returned = module.project.returned(info.qualname) if module.project is not None else None
+        if returned is not None:
+            yield call, returned
 
 
-def _unorderable_or_shuffled(module: ModuleModel, node: ast.expr, depth: int) -> bool:
-    """A streaming/iterable dataset (cannot be shuffled by the DataLoader) or one shuffled beforehand."""
-    if depth > _MAX_DEPTH:
-        return True  # unknown: stay silent
-    for produced in producers(module, node):
-        for inner in ast.walk(produced):
-            if isinstance(inner, ast.Call) and _shuffles_or_streams(module, inner):
-                return True
-        info = module.value_of(produced)
-        if info.local_class and any(b.endswith("IterableDataset") for b in module.class_bases(module.classes[info.local_class])):
-            return True
-        root = chain_root(produced)
-        if root is not None and root is not produced and _unorderable_or_shuffled(module, root, depth + 1):
-            return True
-    return False
-
-
-def _shuffles_or_streams(module: ModuleModel, call: ast.Call) -> bool:
-    if call_name(call) in ("shuffle", "to_iterable_dataset", "IterableDataset"):
-        return True
-    streaming = keyword(call, "streaming")
-    return streaming is not None and resolve_constant(module, streaming) is True
+def _keeps_order(module: ModuleModel, call: ast.Call, built_elsewhere: "Returned | None") -> bool:
+    if built_elsewhere is not None:
+        return bool(built_elsewhere.keeps_order)
+    return keeps_order(module, call)
