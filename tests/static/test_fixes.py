@@ -367,3 +367,21 @@ def test_bool_converter_differs_from_bool_only_on_words_that_mean_false() -> Non
     for text in ("True", "1", "yes", "on", "y", "t", "2", "enabled", " false"):
         assert convert(text) is bool(text)  # type: ignore[operator]
 
+
+def test_one_converter_for_several_flags_in_one_function() -> None:
+    # Minimised from JoungheeKim/Pytorch-BERT-Classification train.py:31,35 (checkout of 2026-12): two fixes of
+    # one round each defined the converter; difflib aligned the blank line above `def` differently for each, so
+    # their hunks did not overlap and the round applied both definitions.
+    code = """from argparse import ArgumentParser
+import json
+
+def build_parser():
+    parser = ArgumentParser()
+    parser.add_argument("--freeze", default=False, type=bool)
+    parser.add_argument("--dropout", default=0.1, type=float)
+    parser.add_argument("--fp16", default=True, type=bool)
+    return parser
+"""
+    fixed = fix_text(code, "t.py", Settings(), rules={"argparse-type-bool"})
+    assert fixed.text.count("def str2bool") == 1 and fixed.text.count("type=str2bool") == 2, fixed.text
+    assert len(fixed.applied) == 2
