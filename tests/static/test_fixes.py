@@ -385,3 +385,10 @@ def build_parser():
     fixed = fix_text(code, "t.py", Settings(), rules={"argparse-type-bool"})
     assert fixed.text.count("def str2bool") == 1 and fixed.text.count("type=str2bool") == 2, fixed.text
     assert len(fixed.applied) == 2
+
+
+def test_a_converter_of_the_users_own_is_never_replaced() -> None:
+    code = FLAGS.format(rest=", default=False").replace(
+        "parser = ", "def str2bool(v):\n    return v in ('yes',)\n\nparser = ")
+    fixed = fix_text(code, "t.py", Settings(), rules={"argparse-type-bool"})
+    assert "type=parse_bool" in fixed.text and "return v in ('yes',)" in fixed.text

@@ -48,31 +48,25 @@ class OutputFieldsByName(Fixer):
         if not fields or len(elements) > len(fields):
             return self._as_tuple(source, assign)
         kept = [(element, field) for element, field in zip(elements, fields) if not _discarded(element, source)]
+        value = assign.value
         if not kept:
             return None
-        value = assign.value
-        targets = ", ".join(code_of(element) for element, _ in kept)
         if isinstance(value, (cst.Name, cst.Attribute)) and dotted_name(expression_text(value)):
-            receiver = expression_text(value)
-            reads = ", ".join(f"{receiver}.{field}" for _, field in kept)
-            new = statement(f"{targets} = {reads}").with_changes(leading_lines=line.leading_lines,
-                                                                 trailing_whitespace=line.trailing_whitespace)
+            new = _reads(kept, expression_text(value)).with_changes(
+                leading_lines=line.leading_lines, trailing_whitespace=line.trailing_whitespace)
             return self.edit(splice(source.module, {line: [new]}))
-        if not isinstance(value, cst.Call):
-            return None
-        if len(kept) == 1:
+        if isinstance(value, cst.Call) and len(kept) == 1:
             element, field = kept[0]
-            value = _moved(source, value, len(code_of(element)) - len(code_of(target)))
+            moved = _moved(source, value, len(code_of(element)) - len(code_of(target)))
             single = assign.with_changes(targets=[assign.targets[0].with_changes(target=element)],
-                                         value=cst.Attribute(value=value, attr=cst.Name(field)))
+                                         value=cst.Attribute(value=moved, attr=cst.Name(field)))
             return self.edit(source.module.deep_replace(assign, single))  # type: ignore[arg-type]
         name = next((n for n in _OUTPUT_NAMES if n not in bound_names(source.tree)), None)
-        if name is None or source.block_of(line) is None:
+        if not isinstance(value, cst.Call) or name is None or source.block_of(line) is None:
             return None
-        keep = line.with_changes(body=[assign.with_changes(targets=[assign.targets[0].with_changes(
-            target=cst.Name(name))], value=_moved(source, value, len(name) - len(code_of(target))))])
-        reads = ", ".join(f"{name}.{field}" for _, field in kept)
-        return self.edit(splice(source.module, {line: [keep, statement(f"{targets} = {reads}")]}))
+        kept_call = assign.with_changes(targets=[assign.targets[0].with_changes(target=cst.Name(name))],
+                                        value=_moved(source, value, len(name) - len(code_of(target))))
+        return self.edit(splice(source.module, {line: [line.with_changes(body=[kept_call]), _reads(kept, name)]}))
 
     def _as_tuple(self, source: FixSource, assign: cst.Assign) -> Edit | None:
         """``return_dict=False`` on the call: the very tuple transformers 3 returned (unsafe)."""
@@ -81,6 +75,12 @@ class OutputFieldsByName(Fixer):
             return None  # the output is made elsewhere, and other code may read it by name
         return self.edit(source.module.deep_replace(  # type: ignore[arg-type]
             call, with_keyword(call, "return_dict", cst.Name("False"))), safe=False)
+
+
+def _reads(kept: list[tuple[cst.BaseExpression, str]], receiver: str) -> cst.SimpleStatementLine:
+    """``seq, pooled = outputs.last_hidden_state, outputs.pooler_output``"""
+    targets = ", ".join(code_of(element) for element, _ in kept)
+    return statement(f"{targets} = " + ", ".join(f"{receiver}.{field}" for _, field in kept))
 
 
 def _moved(source: FixSource, call: cst.Call, shift: int) -> cst.Call:
