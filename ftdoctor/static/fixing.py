@@ -144,6 +144,7 @@ def _candidates(source: Any, fixable: list[Finding], fixers: Any, unsafe: bool,
     lines = source.text.splitlines(keepends=True)
     chosen: list[tuple[Finding, list[Hunk]]] = []
     taken: list[tuple[int, int]] = []
+    added: set[str] = set()  # two fixes adding the same line (a helper both define) would add it twice
     for finding in fixable:
         edit = _edit(fixers[finding.rule](), source, finding)
         if edit is None or (not edit.safe and not unsafe):
@@ -154,9 +155,12 @@ def _candidates(source: Any, fixable: list[Finding], fixers: Any, unsafe: bool,
         matcher = difflib.SequenceMatcher(None, lines, text.splitlines(keepends=True), autojunk=False)
         new = text.splitlines(keepends=True)
         hunks = [(i1, i2, new[j1:j2]) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
-        if any(start <= end2 and start2 <= end for start, end, _ in hunks for start2, end2 in taken):
-            continue  # touches lines another fix of this round changes: next round
+        lines_added = {line.strip() for _, _, new_lines in hunks for line in new_lines if line.strip()}
+        if any(start <= end2 and start2 <= end for start, end, _ in hunks for start2, end2 in taken) or (
+                lines_added & added):
+            continue  # touches lines another fix of this round changes, or adds the same lines: next round
         taken.extend((start, end) for start, end, _ in hunks)
+        added |= lines_added
         chosen.append((finding, hunks))
     return chosen
 

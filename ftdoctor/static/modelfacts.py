@@ -34,6 +34,24 @@ BASE_MODEL_CLASSES = frozenset(
     }
 )
 
+#: base models whose output always starts ``(last_hidden_state, pooler_output)``, as their tuple did
+#: (``BaseModelOutputWithPooling...``); other base models (DistilBERT, ELECTRA, DeBERTa) have no pooler.
+POOLED_BASE_MODELS = frozenset(
+    {
+        "BertModel", "RobertaModel", "XLMRobertaModel", "CamembertModel", "AlbertModel", "ErnieModel",
+        "MPNetModel", "MobileBertModel", "LongformerModel", "BigBirdModel",
+    }
+)
+#: task-head class endings -> the fields after the loss, in their output class's order
+#: (``SequenceClassifierOutput(loss, logits, ...)``, ``QuestionAnsweringModelOutput(loss, start_logits, ...)``)
+HEAD_OUTPUT_FIELDS = {
+    "ForSequenceClassification": ("logits",), "ForTokenClassification": ("logits",),
+    "ForMultipleChoice": ("logits",), "ForMaskedLM": ("logits",), "ForCausalLM": ("logits",),
+    "ForNextSentencePrediction": ("logits",), "ForQuestionAnswering": ("start_logits", "end_logits"),
+}
+#: the keywords a head computes its loss from (the loss is the first field only when it is computed)
+_LOSS_KEYWORDS = {"ForQuestionAnswering": ("start_positions", "end_positions")}
+
 #: ways a model gets pretrained weights or random weights from a config
 _LOADED_VIA = ("from_pretrained", "from_config", "config", "peft")
 
@@ -57,6 +75,24 @@ def is_library_model(module: "ModuleModel", info: "ValueInfo", _depth: int = 0) 
         inner = module.value_of(base) if base is not None and _depth < 3 else None
         return inner is not None and is_library_model(module, inner, _depth + 1)
     return qualname.startswith("transformers.")
+
+
+def output_fields(info: "ValueInfo", call: ast.Call) -> tuple[str, ...] | None:
+    """The output fields of a transformers forward ``call``, position by position, as far as the
+    class and the call fix them (what ``return_dict=False`` returned); None when they do not."""
+    name = info.class_name or ""
+    if not info.is_head:
+        if name in POOLED_BASE_MODELS:
+            return ("last_hidden_state", "pooler_output")
+        return ("last_hidden_state",) if name in BASE_MODEL_CLASSES and name != "AutoModel" else None
+    ending = next((end for end in HEAD_OUTPUT_FIELDS if name.endswith(end)), None)
+    if ending is None or len(call.args) > 1 or any(kw.arg is None for kw in call.keywords):
+        return None  # labels may come positionally or inside **batch: the loss may or may not lead
+    given = {kw.arg for kw in call.keywords if not (isinstance(kw.value, ast.Constant) and kw.value.value is None)}
+    needed = _LOSS_KEYWORDS.get(ending, ("labels",))
+    if all(key in given for key in needed):
+        return ("loss", *HEAD_OUTPUT_FIELDS[ending])
+    return HEAD_OUTPUT_FIELDS[ending] if not any(key in given for key in needed) else None
 
 
 def checkpoint_name(info: "ValueInfo") -> str | None:

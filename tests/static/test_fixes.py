@@ -268,3 +268,127 @@ for batch in val_loader:
     assert fix_text(code, "elsewhere/run.py", Settings(), rules={"missing-no-grad-eval"}).changed
     assert not fix_text(code, path, Settings(), rules={"missing-no-grad-eval"}).changed
     assert fix_text(code, path, Settings(), unsafe=True, rules={"missing-no-grad-eval"}).changed
+
+
+# ------------------------------------------------------------ model outputs and argparse flags
+
+BERT_FORWARD = """import torch
+from transformers import {cls}
+
+model = {cls}.from_pretrained("bert-base-uncased")
+{extra}
+def forward(input_ids, mask, labels, batch):
+    {targets} = model({args})
+    return locals()
+"""
+
+
+@pytest.mark.parametrize(("cls", "targets", "args", "expected"), [
+    ("BertModel", "_, pooled", "input_ids, attention_mask=mask", "pooled = model(input_ids, attention_mask=mask).pooler_output"),
+    ("BertModel", "seq, pooled", "input_ids", "outputs = model(input_ids)\n    seq, pooled = outputs.last_hidden_state, outputs.pooler_output"),
+    ("AutoModelForSequenceClassification", "loss, logits", "input_ids, labels=labels",
+     "outputs = model(input_ids, labels=labels)\n    loss, logits = outputs.loss, outputs.logits"),
+    ("AutoModelForQuestionAnswering", "start, end", "input_ids, attention_mask=mask",
+     "outputs = model(input_ids, attention_mask=mask)\n    start, end = outputs.start_logits, outputs.end_logits"),
+])
+def test_output_fields_are_named_in_the_order_of_the_old_tuple(cls: str, targets: str, args: str, expected: str) -> None:
+    code = BERT_FORWARD.format(cls=cls, targets=targets, args=args, extra="")
+    fixed = fix_text(code, "t.py", Settings(), rules={"model-output-tuple-unpack"})
+    assert expected in fixed.text, fixed.text
+
+
+@pytest.mark.parametrize(("cls", "targets", "args"), [
+    ("AutoModel", "seq, pooled", "input_ids"),  # BERT has a pooler, DistilBERT none: position 1 is unknown
+    ("DistilBertModel", "seq, pooled", "input_ids"),  # no pooler: position 1 was never pooler_output
+    ("AutoModelForSequenceClassification", "loss, logits", '**{"input_ids": input_ids}'),  # labels in it or not
+    ("BertForSequenceClassification", "loss, logits", "input_ids, mask, None, None, None, None, labels"),
+])
+def test_unknown_fields_get_only_the_unsafe_tuple(cls: str, targets: str, args: str) -> None:
+    code = BERT_FORWARD.format(cls=cls, targets=targets, args=args, extra="")
+    assert not fix_text(code, "t.py", Settings(), rules={"model-output-tuple-unpack"}).changed
+    unsafe = fix_text(code, "t.py", Settings(), unsafe=True, rules={"model-output-tuple-unpack"})
+    assert f"{targets} = model({args}, return_dict=False)" in unsafe.text, unsafe.text
+
+
+def test_a_read_underscore_and_a_taken_name_are_respected() -> None:
+    code = BERT_FORWARD.format(cls="BertModel", targets="_, pooled", args="input_ids",
+                               extra="outputs = []\nprint(_)\n")
+    fixed = fix_text(code, "t.py", Settings(), rules={"model-output-tuple-unpack"})
+    assert ("model_outputs = model(input_ids)\n"
+            "    _, pooled = model_outputs.last_hidden_state, model_outputs.pooler_output") in fixed.text
+
+
+def test_visually_aligned_arguments_follow_the_call() -> None:
+    # Minimised from nobu-g/simple-BERT-classification bert_sample.ipynb cell 12: the arguments aligned under
+    # the call's parenthesis stay aligned when the call moves to `outputs = ...`.
+    code = """from transformers import BertModel
+
+bert = BertModel.from_pretrained("bert-base-uncased")
+seq, pooled = bert(input_ids,
+                   attention_mask=mask)
+"""
+    fixed = fix_text(code, "t.py", Settings(), rules={"model-output-tuple-unpack"})
+    assert "outputs = bert(input_ids,\n               attention_mask=mask)\n" in fixed.text, fixed.text
+
+
+FLAGS = """import argparse
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--fp16", type=bool{rest})
+args = parser.parse_args()
+"""
+
+
+@pytest.mark.parametrize(("rest", "safe"), [
+    (", default=False", True),
+    (", default=True, nargs='?', const=True", True),
+    (", action='append'", True),
+    (", default='yes'", True),  # argparse converts string defaults: "yes" stays True
+    (", default='False'", False),  # ...and "False" was True, now False: the default run changes
+    (", default=os.environ.get('FP16')", False),  # may be a string that spells false
+    (", action=MyAction", False),
+    (", **extra", False),
+    (", default=False)\nfrom helpers import *\nprint(", False),  # a star import may bring its own str2bool
+])
+def test_bool_converter_is_safe_only_when_the_default_run_cannot_change(rest: str, safe: bool) -> None:
+    code = FLAGS.format(rest=rest)
+    fixed = fix_text(code, "t.py", Settings(), rules={"argparse-type-bool"})
+    assert fixed.changed is safe
+    assert "type=str2bool" in fix_text(code, "t.py", Settings(), unsafe=True).text
+
+
+def test_bool_converter_differs_from_bool_only_on_words_that_mean_false() -> None:
+    fixed = fix_text(FLAGS.format(rest=""), "t.py", Settings(), rules={"argparse-type-bool"})
+    namespace: dict[str, object] = {}
+    exec(ast.unparse([n for n in ast.parse(fixed.text).body if isinstance(n, ast.FunctionDef)][0]), namespace)
+    convert = namespace["str2bool"]
+    for text in ("False", "false", "0", "no", "NO", "off", "f", "n", ""):
+        assert convert(text) is False  # type: ignore[operator]
+    for text in ("True", "1", "yes", "on", "y", "t", "2", "enabled", " false"):
+        assert convert(text) is bool(text)  # type: ignore[operator]
+
+
+def test_one_converter_for_several_flags_in_one_function() -> None:
+    # Minimised from JoungheeKim/Pytorch-BERT-Classification train.py:31,35 (checkout of 2026-12): two fixes of
+    # one round each defined the converter; difflib aligned the blank line above `def` differently for each, so
+    # their hunks did not overlap and the round applied both definitions.
+    code = """from argparse import ArgumentParser
+import json
+
+def build_parser():
+    parser = ArgumentParser()
+    parser.add_argument("--freeze", default=False, type=bool)
+    parser.add_argument("--dropout", default=0.1, type=float)
+    parser.add_argument("--fp16", default=True, type=bool)
+    return parser
+"""
+    fixed = fix_text(code, "t.py", Settings(), rules={"argparse-type-bool"})
+    assert fixed.text.count("def str2bool") == 1 and fixed.text.count("type=str2bool") == 2, fixed.text
+    assert len(fixed.applied) == 2
+
+
+def test_a_converter_of_the_users_own_is_never_replaced() -> None:
+    code = FLAGS.format(rest=", default=False").replace(
+        "parser = ", "def str2bool(v):\n    return v in ('yes',)\n\nparser = ")
+    fixed = fix_text(code, "t.py", Settings(), rules={"argparse-type-bool"})
+    assert "type=parse_bool" in fixed.text and "return v in ('yes',)" in fixed.text

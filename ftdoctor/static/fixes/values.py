@@ -7,7 +7,7 @@ import ast
 import libcst as cst
 
 from ftdoctor.findings import Finding
-from ftdoctor.static.fixes.base import Edit, FixSource, Fixer, register_fixer
+from ftdoctor.static.fixes.base import Edit, FixSource, Fixer, register_fixer, with_keyword
 from ftdoctor.static.fixes.flow import reaches_autograd
 
 #: Where a number serves as well as a one-element tensor (the accumulator after `.item()`).
@@ -105,17 +105,7 @@ class ShuffleTrainLoader(Fixer):
             if (arg.keyword is not None and arg.keyword.value == "shuffle") or (arg.keyword is None and index == 2):
                 args[index] = arg.with_changes(value=true)
                 return self.edit(source.module.deep_replace(call, call.with_changes(args=args)))  # type: ignore[arg-type]
-        new = cst.Arg(value=true, keyword=cst.Name("shuffle"),
-                      equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
-                                            whitespace_after=cst.SimpleWhitespace("")))
-        if args and isinstance(args[-1].comma, cst.Comma):  # a trailing comma: keep the layout, one per line
-            between = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else args[-1].comma
-            new = new.with_changes(comma=args[-1].comma)
-            args[-1] = args[-1].with_changes(comma=between)
-        elif args:
-            args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-        args.append(new)
-        return self.edit(source.module.deep_replace(call, call.with_changes(args=args)))  # type: ignore[arg-type]
+        return self.edit(source.module.deep_replace(call, with_keyword(call, "shuffle", true)))  # type: ignore[arg-type]
 
 
 @register_fixer

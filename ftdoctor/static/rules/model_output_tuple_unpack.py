@@ -20,7 +20,7 @@ from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_values import ValueInfo
 from ftdoctor.static.constants import producers
 from ftdoctor.static.model import ModuleModel, keyword
-from ftdoctor.static.modelfacts import describe, is_library_model
+from ftdoctor.static.modelfacts import describe, is_library_model, output_fields
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 #: dependency files that may pin the transformers version
@@ -44,9 +44,10 @@ class ModelOutputTupleUnpack(StaticRule):
             return
         for assign in candidates:
             assert isinstance(assign, ast.Assign)
-            call = _library_forward(module, assign.value, assign)
-            if call is None:
+            calls = _library_forwards(module, assign.value, assign)
+            if not calls:
                 continue
+            call = calls[0]
             target = assign.targets[0]
             assert isinstance(target, (ast.Tuple, ast.List))
             yield self.finding(
@@ -55,12 +56,12 @@ class ModelOutputTupleUnpack(StaticRule):
                 f"`{describe(module, target)}` become the strings {_keys(module, call)}, not tensors",
                 f"read the fields by name ({_fields(module, call)}), or index it (outputs[0], outputs[1]), "
                 "or pass return_dict=False to get a tuple",
+                anchors={"fields": _tuple_fields(module, calls)},
             )
 
 
 def _head(module: ModuleModel, call: ast.Call) -> bool:
-    func = call.func.value if isinstance(call.func, ast.Attribute) and call.func.attr == "forward" else call.func
-    return bool(module.value_of(func).is_head)
+    return bool(module.value_of(_receiver(call)).is_head)
 
 
 def _keys(module: ModuleModel, call: ast.Call) -> str:
@@ -71,15 +72,25 @@ def _fields(module: ModuleModel, call: ast.Call) -> str:
     return "outputs.loss, outputs.logits" if _head(module, call) else "outputs.last_hidden_state, outputs.pooler_output"
 
 
-def _library_forward(module: ModuleModel, value: ast.expr, at: ast.AST) -> ast.Call | None:
-    """The transformers forward call ``value`` is (directly or through names), when every producer is one."""
+def _library_forwards(module: ModuleModel, value: ast.expr, at: ast.AST) -> list[ast.Call]:
+    """The transformers forward calls ``value`` is (directly or through names), when every producer is one."""
     sources = [value] if isinstance(value, ast.Call) else producers(module, value, at)
-    if not sources or not all(isinstance(s, ast.Call) for s in sources):
-        return None
     calls = [s for s in sources if isinstance(s, ast.Call)]
-    if all(_is_library_forward(module, c) for c in calls):
-        return calls[0]
-    return None
+    if calls and len(calls) == len(sources) and all(_is_library_forward(module, c) for c in calls):
+        return calls
+    return []
+
+
+def _tuple_fields(module: ModuleModel, calls: list[ast.Call]) -> list[str] | None:
+    """The output field at each position of the old tuple, when every call gives the same ones (for the fixer)."""
+    found = {output_fields(module.value_of(_receiver(call)), call) for call in calls}
+    fields = found.pop() if len(found) == 1 else None
+    return list(fields) if fields else None
+
+
+def _receiver(call: ast.Call) -> ast.expr:
+    func = call.func
+    return func.value if isinstance(func, ast.Attribute) and func.attr == "forward" else func
 
 
 def _is_library_forward(module: ModuleModel, call: ast.Call) -> bool:
