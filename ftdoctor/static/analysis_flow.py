@@ -411,6 +411,9 @@ class _Walker:
         self.loop = loop
         self.events: list[Event] = []
         self.followed: frozenset[ast.AST] = frozenset()
+        #: the function whose project summary is being made: a call of its parameter is recorded as a forward,
+        #: which a caller replays only when its argument is proven a model
+        self.summarized: Scope | None = None
 
     # ------------------------------------------------------------- statements
     def walk_block(
@@ -527,6 +530,9 @@ class _Walker:
             return
         if self.module.project is not None and self._imported_call(call, context):
             return  # a function of another project module: what its summary says it does
+        if self.summarized is not None and _is_parameter_of(target, self.summarized):
+            self.emit(FORWARD, call, target, ast.unparse(func), *context)
+            return
         callee = self.module.resolve_callee(call, frame.scope)
         if callee is not None:
             self._follow(call, callee, frame, guards, loops, disabled, site, depth, visiting)
@@ -657,6 +663,8 @@ class _Walker:
             target = self.resolve(arg, frame, call) if arg is not None else None
             if effect.kind == OPAQUE and (target is None or target.kind not in ("optimizer", "model")):
                 continue  # as for calls of this module: only a hidden hand on the optimizer or model matters
+            if effect.kind == FORWARD and not _is_model(target):
+                continue  # a called parameter is a forward only when this caller passes a proven model
             text = ast.unparse(arg) if arg is not None else effect.text
             self.emit(effect.kind, call, target, text, guards + extra, loops + ((call,) if effect.in_loop else ()),
                       disabled or effect.grad_disabled, site, frame)
@@ -725,6 +733,11 @@ def _is_model(target: Binding | None) -> bool:
     return target is not None and target.kind == "model" and not target.info.parameter_free
 
 
+def _is_parameter_of(target: Binding | None, function: Scope) -> bool:
+    """``target`` is one of ``function``'s own parameters, not resolved to anything else."""
+    return target is not None and target.source == "param" and target.scope is function
+
+
 def _inside(module: "ModuleModel", node: ast.AST, container: ast.AST) -> bool:
     while node is not None:
         if node is container:
@@ -753,9 +766,13 @@ def _calls_in_evaluation_order(node: ast.AST) -> list[ast.Call]:
 
 
 # --------------------------------------------------------------------------- train/eval mode
-def statement_events(module: "ModuleModel", statements: list[ast.stmt], scope: Scope) -> list[Event]:
-    """Events of straight-line code (not a loop body), following calls like a loop walk does."""
+def statement_events(
+    module: "ModuleModel", statements: list[ast.stmt], scope: Scope, *, summary: bool = False
+) -> list[Event]:
+    """Events of straight-line code (not a loop body), following calls like a loop walk does; with ``summary``,
+    calls of ``scope``'s own parameters count as forwards (for a project summary, proven at each call site)."""
     walker = _Walker(module, None)
+    walker.summarized = scope if summary else None
     walker.walk_block(statements, Frame(scope), (), (), False, None, 0, frozenset({scope.node}))
     return walker.events
 

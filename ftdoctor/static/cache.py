@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ftdoctor import __version__
+from ftdoctor.version import __version__
 
 CACHE_DIR = ".ftdoctor_cache"
 #: bump when the summary layout changes

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ftdoctor.static.cache import SummaryCache, content_key
-from ftdoctor.static.files import SKIPPED_DIRS, UndecodableSource, decode_python
+from ftdoctor.sources import SKIPPED_DIRS, UndecodableSource, decode_python
 
 if TYPE_CHECKING:
     from ftdoctor.static.analysis_values import ValueInfo
@@ -206,7 +206,7 @@ class _Summarizer:
 
         body = getattr(function.node, "body", [])
         effects = []
-        for event in statement_events(self.module, body, function):
+        for event in statement_events(self.module, body, function, summary=True):
             if event.kind == ACCUMULATE:
                 continue
             param = _param_of(event.target, function)

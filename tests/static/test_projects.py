@@ -19,7 +19,7 @@ from ftdoctor.findings import Finding
 from ftdoctor.settings import Settings
 from ftdoctor.static.cache import CACHE_DIR
 from ftdoctor.static.checker import check_files
-from ftdoctor.static.files import SourceFile
+from ftdoctor.sources import SourceFile
 from ftdoctor.static.project import Project, Projects, find_project_root, summarize
 
 PROJECTS = Path(__file__).resolve().parents[2] / "fixtures" / "projects"
