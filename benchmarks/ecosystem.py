@@ -236,7 +236,7 @@ def run_checker(repo: Repo, checkouts: Path) -> tuple[list[Observed], int]:
         config = load_config(None, paths)
         settings = build_settings(config)
         files = discover_files(paths, exclude=exclude_spec(settings, config))
-        report = check_files(files, settings)
+        report = check_files(files, settings, cache=False)  # never write into the checkouts
     except FtdoctorError as exc:  # e.g. a checkout's own broken [tool.ftdoctor] table
         raise InputError(f"{repo.github}: ftdoctor check refused the checkout: {exc}") from exc
     observed = [
