@@ -21,7 +21,7 @@ from ftdoctor.version import __version__
 
 CACHE_DIR = ".ftdoctor_cache"
 #: bump when the summary layout changes
-FORMAT = 1
+FORMAT = 2
 
 
 def content_key(data: bytes) -> str:

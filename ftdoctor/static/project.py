@@ -112,6 +112,8 @@ class ModuleSummary:
     #: every module the file imports anywhere (raw, with leading dots for relative imports)
     imported_modules: tuple[str, ...] = ()
     seeds: bool = False
+    #: model classes built only from layers that act the same in train and eval mode (no dropout, no batch norm)
+    mode_free_classes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,7 +129,7 @@ class ModuleSummary:
                 tuple(raw["callees"]), raw["line"],
             )
         return cls(functions, dict(data["classes"]), dict(data["imports"]), tuple(data["imported_modules"]),
-                   bool(data["seeds"]))
+                   bool(data["seeds"]), tuple(data.get("mode_free_classes", ())))
 
 
 def parse_source(source: str, path: str) -> ast.Module:
@@ -164,12 +166,17 @@ class _Summarizer:
         scope = module.module_scope
         functions = {name: self.function(function) for name, function in scope.functions.items()}
         classes = {name: self.class_kind(name) for name, inner in module.classes.items() if inner.parent is scope}
+        mode_free = tuple(sorted(name for name, kind in classes.items() if kind == "model" and self.mode_free(name)))
         imported = {target for each in module.scopes() for target in each.imports.values()}
         modules = {target.rsplit(".", 1)[0] for target in imported if "." in target.lstrip(".")} | imported
         return ModuleSummary(
             functions, classes, dict(scope.imports), tuple(sorted(modules)),
-            any(_is_seeding(call) for call in module.calls()),
+            any(_is_seeding(call) for call in module.calls()), mode_free,
         )
+
+    def mode_free(self, name: str) -> bool:
+        call = ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=[], keywords=[])
+        return self.module.value_of(call, self.module.tree).mode_free
 
     def class_kind(self, name: str) -> str:
         """What ``name(...)`` builds, asked as the module itself would ask it (bases resolved there)."""
@@ -463,6 +470,14 @@ class Project:
         return found if isinstance(found, str) else None
 
     def _lookup(self, importer: Path, qualified: str, hops: int) -> FunctionSummary | str | None:
+        located = self.locate(importer, qualified, hops)
+        if located is None:
+            return None
+        summary, name = located
+        return summary.functions[name] if name in summary.functions else summary.classes[name]
+
+    def locate(self, importer: Path, qualified: str, hops: int = 0) -> tuple[ModuleSummary, str] | None:
+        """The summary of the module defining the function or class ``qualified`` names, and its name there."""
         resolved = self.resolve(importer, qualified)
         if resolved is None or hops > MAX_HOPS:
             return None
@@ -473,12 +488,10 @@ class Project:
         if summary is None:
             return None
         name = rest[0]
-        if name in summary.functions:
-            return summary.functions[name]
-        if name in summary.classes:
-            return summary.classes[name]
+        if name in summary.functions or name in summary.classes:
+            return summary, name
         if name in summary.imports:  # a re-export: `from .data import build_loader` in __init__.py
-            return self._lookup(path, summary.imports[name], hops + 1)
+            return self.locate(path, summary.imports[name], hops + 1)
         return None
 
     def seeds(self, importer: Path, function: FunctionSummary, hops: int = 0) -> bool:
@@ -562,7 +575,11 @@ class ModuleContext:
         found = self.lookup(qualified)
         name = qualified.rsplit(".", 1)[-1]
         if isinstance(found, str):
-            return ValueInfo(found, qualified, call, name, via="project") if found != "unknown" else None
+            if found == "unknown":
+                return None
+            located = self.project.locate(self.path, qualified)
+            mode_free = located is not None and located[1] in located[0].mode_free_classes
+            return ValueInfo(found, qualified, call, name, via="project", mode_free=mode_free)
         if found is None or found.returns is None:
             return None
         returned = found.returns

@@ -32,6 +32,7 @@ CASES = {
     "step_elsewhere": ("missing-zero-grad", "scripts/train.py"),  # a script beside its modules
     "driver_trainer": ("missing-no-grad-eval", "run.py"),  # a driver loop around another module's function
     "eval_elsewhere": ("missing-train-after-eval", "train.py"),  # evaluation in a module beside the script
+    "model_elsewhere": ("missing-eval-mode", "main.py"),  # a model class of another module, with or without dropout
 }
 
 
