@@ -45,6 +45,7 @@ from ftdoctor.runtime.events import (
     LabelledData,
     LossInput,
     NonFiniteLoss,
+    OptimizerAdded,
     OptimizerStep,
     Preflight,
     RunEnded,
@@ -230,11 +231,16 @@ class Doctor:
         optimizer = _unwrap_optimizer(optimizer)
         if any(w.optimizer is optimizer for w in self._watches):
             return
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        held = {id(p) for earlier in self.optimizers for group in earlier.param_groups for p in group["params"]}
+        shared = sum(1 for p in params if id(p) in held)
         watch = _OptimizerWatch(optimizer, index=len(self._watches))
         self._watches.append(watch)
         self.optimizers.append(optimizer)
         if self._attached:
             self._hook_optimizer(watch)
+        with _Guard(self, "add_optimizer"):
+            self._publish("on_optimizer_added", OptimizerAdded(self.step, watch.index, optimizer, len(params), shared, self.step))
 
     def observe_batch(self, batch: Any, phase: str = "train") -> None:
         """Tell the doctor about a batch whose labels never pass through the model.
@@ -745,6 +751,7 @@ _HANDLER_NAMES = (
     "on_before_step",
     "on_after_step",
     "on_zero_grad",
+    "on_optimizer_added",
     "on_eval_pass",
     "on_evaluation",
     "on_non_finite_loss",

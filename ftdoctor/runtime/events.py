@@ -7,6 +7,9 @@ must never walk the model's parameters itself on a hot event.
 
 ``step`` is always the number of optimizer steps completed so far (0 = before
 the first step). ``phase`` is ``"train"`` or ``"eval"``.
+
+:data:`CORE_SIGNALS` are what the doctor must have observed before it may call a
+run healthy; each rule names the ones it needs (``RuntimeRule.needs``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:  # torch is imported lazily by the runtime half only
     import torch
+
+#: The signals a run's verdict depends on (contract: ``coverage.observed``).
+CORE_SIGNALS = ("loss", "backward", "optimizer_step", "labels", "logits", "evaluation")
 
 
 @dataclass
@@ -37,6 +43,9 @@ class Preflight:
     hidden_size: int | None  # encoder hidden size when known (model.config.hidden_size)
     train_data: LabelledData | None = None
     val_data: LabelledData | None = None
+    #: every watched top-level module (``model`` first): an encoder, a separate head, a loss module.
+    #: Live: modules found later (a head built after the pre-flight) are appended.
+    modules: list["torch.nn.Module"] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +78,7 @@ class ForwardDone:
     labels: "torch.Tensor | None"
     training: bool  # model.training during the forward
     grad_enabled: bool  # torch.is_grad_enabled() during the forward
+    module: str = "model"  # which watched module ran: "model" or e.g. "Linear#1" (a separate head)
 
 
 @dataclass
@@ -122,6 +132,23 @@ class OptimizerStep:
 @dataclass
 class ZeroGrad:
     step: int
+
+
+@dataclass
+class OptimizerAdded:
+    """An optimizer joined the run (the first one too), at construction in script mode.
+
+    ``shared_params`` of its ``params`` parameter tensors are already held by an
+    earlier optimizer of this run — a rebuilt optimizer (its Adam state starts
+    from zero); ``earlier_steps`` is how many optimizer steps the run had taken.
+    """
+
+    step: int
+    index: int  # 0 for the run's first optimizer
+    optimizer: "torch.optim.Optimizer"
+    params: int
+    shared_params: int
+    earlier_steps: int
 
 
 @dataclass

@@ -25,6 +25,9 @@ class RuntimeRule:
     #: Regexes matched against ``"ExceptionType: message"`` of a crash that this
     #: rule's finding explains (e.g. label-out-of-range: ``Target 2 is out of bounds``).
     explains_crashes: ClassVar[tuple[str, ...]] = ()
+    #: The core signals (``events.CORE_SIGNALS``) without which this rule cannot judge;
+    #: a run that never showed one of them lists the rule under ``coverage.not_run``.
+    needs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None) -> None:
         self.options = options  # the doctor's thresholds (DoctorOptions)
@@ -60,4 +63,5 @@ class RuntimeRule:
     # on_preflight(Preflight), on_batch(BatchSeen), on_forward(ForwardDone),
     # on_loss_input(LossInput), on_backward(BackwardDone),
     # on_before_step(OptimizerStep), on_after_step(OptimizerStep),
-    # on_zero_grad(ZeroGrad), on_evaluation(Evaluation), on_run_end(RunEnded)
+    # on_zero_grad(ZeroGrad), on_optimizer_added(OptimizerAdded),
+    # on_evaluation(Evaluation), on_run_end(RunEnded)
