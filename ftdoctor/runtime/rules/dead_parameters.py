@@ -23,6 +23,7 @@ _SHOWN = 8
 @register_runtime_rule
 class DeadParameters(RuntimeRule):
     slug = "dead-parameters"
+    needs = ("backward", "optimizer_step")
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

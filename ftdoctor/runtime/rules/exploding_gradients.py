@@ -22,6 +22,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class ExplodingGradients(RuntimeRule):
     slug = "exploding-gradients"
+    needs = ("backward", "optimizer_step")
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

@@ -17,6 +17,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class GradsAccumulating(RuntimeRule):
     slug = "grads-accumulating"
+    needs = ("backward", "optimizer_step")
 
     def on_before_step(self, event: OptimizerStep) -> None:
         stale = event.backwards_since_zero_grad - event.backwards_since_last_step

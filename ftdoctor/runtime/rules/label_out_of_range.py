@@ -36,6 +36,7 @@ from ftdoctor.runtime.rules._models import class_count, is_classifier
 @register_runtime_rule
 class LabelOutOfRange(DatasetRule):
     slug = "label-out-of-range"
+    needs = ("labels",)
     explains_crashes = (r"Target -?\d+ is out of bounds", r"device-side assert", r"out of bounds")
 
     def __init__(self, options: Any = None) -> None:

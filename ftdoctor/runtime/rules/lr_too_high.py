@@ -37,6 +37,7 @@ _FIX = "lower the learning rate (BERT fine-tuning: 1e-5 to 5e-5 with AdamW) and 
 @register_runtime_rule
 class LrTooHigh(RuntimeRule):
     slug = "lr-too-high"
+    needs = ("loss", "optimizer_step")
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

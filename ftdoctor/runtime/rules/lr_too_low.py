@@ -21,6 +21,7 @@ from ftdoctor.runtime.rules._lr_signals import LrSignals, is_pretrained
 @register_runtime_rule
 class LrTooLow(RuntimeRule):
     slug = "lr-too-low"
+    needs = ("loss", "optimizer_step")
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

@@ -15,6 +15,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class NonFiniteLossRule(RuntimeRule):
     slug = "non-finite-loss"
+    needs = ("loss",)
 
     def on_non_finite_loss(self, event: NonFiniteLoss) -> None:
         if event.first_module is not None:

@@ -20,6 +20,7 @@ _SHOWN = 8
 @register_runtime_rule
 class ParamsNotInOptimizer(RuntimeRule):
     slug = "params-not-in-optimizer"
+    needs = ("optimizer_step",)
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

@@ -34,6 +34,7 @@ from ftdoctor.runtime.rules._labels import LabelHistogram, dataset_histogram, is
 @register_runtime_rule
 class UnshuffledBatches(DatasetRule):
     slug = "unshuffled-batches"
+    needs = ("labels",)
 
     #: from batches alone (no dataset), the class shares are estimated only after this many batches
     MIN_BATCHES = 8
