@@ -173,6 +173,24 @@ def find_model(params: Iterable[torch.Tensor]) -> torch.nn.Module | None:
     return _unwrap_parallel(best) if best is not None else None
 
 
+def find_models(params: Iterable[torch.Tensor]) -> list[torch.nn.Module]:
+    """Every outermost live module with a ``forward`` holding some of ``params``, most first.
+
+    An encoder and a separate head trained by one optimizer are two such modules:
+    both are the model under training.
+    """
+    wanted = {id(param) for param in params}
+    if not wanted:
+        return []
+    found: list[tuple[int, torch.nn.Module]] = []
+    for top in (top for root in _root_modules() for top in _callable_tops(root)):
+        overlap = sum(1 for param in top.parameters() if id(param) in wanted)
+        if overlap:
+            found.append((overlap, top))
+    found.sort(key=lambda pair: -pair[0])
+    return [_unwrap_parallel(top) for _, top in found]
+
+
 def _unwrap_parallel(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside ``DistributedDataParallel``/``DataParallel``.
 
