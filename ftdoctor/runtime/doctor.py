@@ -453,10 +453,10 @@ class Doctor:
             grad = torch.is_grad_enabled()
             definite_eval = self._eval_depth > 0 or not grad
             phase = "eval" if definite_eval else "train"
+            self._ensure_preflight()  # also for an evaluation before any training (a baseline evaluate())
             if phase == "train":
                 if self._started is None:
                     self._started = time.perf_counter()
-                self._ensure_preflight()
                 self._last_inputs = (module, args, kwargs)
             labels = None if self._explicit_batches else _labels_of_call(args, kwargs)
             self._current = _Forward(self.step, phase, module.training, definite_eval, grad, label, labels=labels)
@@ -520,6 +520,8 @@ class Doctor:
                 self._labelled_since_loss = False
                 if output.dim() == 0 and output.requires_grad:
                     self._loss_seen = output.detach()  # a loss computed outside the model, from its output
+                elif not torch.is_grad_enabled():
+                    self.observed["evaluation"] = True  # a validation loss (seen even through model.forward)
             if loss_name in _CLASSIFICATION_LOSSES and input.dim() >= 1 and target is not None:
                 self.observed["logits"] = True
             if self._handlers["on_loss_input"]:
