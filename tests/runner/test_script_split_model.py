@@ -88,3 +88,17 @@ def test_a_trainer_crash_before_train_is_explained_by_what_was_seen(tmp_path: Pa
     result, report = run(tmp_path, SCRIPTS / "trainer_eval_crash.py", str(tmp_path / "out"))
     assert report["script"]["crash"]["explained_by"] == ["label-out-of-range"]
     assert "script-crashed" not in slugs(report) and result.exit_code == 1
+
+
+def test_console_and_html_say_what_was_not_observed(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ftdoctor.cli import cli
+
+    text_file, report_dir = tmp_path / "report.txt", tmp_path / "out"
+    CliRunner().invoke(cli, ["run", str(SCRIPTS / "no_loss_seen.py"), "--output", str(text_file),
+                             "--report-dir", str(report_dir)])
+    for text in (text_file.read_text(), (report_dir / "report.html").read_text()):
+        assert "Incomplete" in text and "Healthy" not in text
+        assert "not observed: loss, backward" in text
+        assert "lr-too-high (no loss observed)" in text
