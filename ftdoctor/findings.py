@@ -39,7 +39,9 @@ class Finding:
 
     ``path``/``line`` locate the cause in user code when known. Runtime findings
     also carry ``step`` (the optimizer step at which the rule became certain,
-    0 = before the first step) and ``evidence`` (measured values, thresholds,
+    0 = before the first step; one numbering everywhere: a finding established
+    while the k-th step is taken says k, as the k-th row of the step history
+    holding its evidence does) and ``evidence`` (measured values, thresholds,
     parameter or module names).
     """
 

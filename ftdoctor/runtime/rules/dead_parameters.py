@@ -39,7 +39,7 @@ class DeadParameters(RuntimeRule):
         self.dead = without_grad if self.dead is None else self.dead & without_grad
         self.steps_seen += 1
         if self.steps_seen >= self.options.dead_param_steps:
-            self._judge(event.step)
+            self._judge(event.step + 1)  # the step whose gradients were judged
 
     def _judge(self, step: int) -> None:
         benign = self.options.benign_dead_modules

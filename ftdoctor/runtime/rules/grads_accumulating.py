@@ -24,7 +24,7 @@ class GradsAccumulating(RuntimeRule):
         if self.fired or event.step == 0 or stale <= 0:
             return
         self.emit(
-            event.step,
+            event.step + 1,  # established while that step is taken
             f"optimizer step {event.step + 1} applies gradients of {event.backwards_since_zero_grad} backward passes, "
             f"{stale} of them already applied by earlier steps: gradients are never cleared between steps",
             "call optimizer.zero_grad() once per optimizer step (after optimizer.step() or before loss.backward())",
