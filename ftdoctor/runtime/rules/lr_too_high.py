@@ -29,8 +29,9 @@ import torch
 
 from ftdoctor.runtime.events import ForwardDone, OptimizerStep, Preflight
 from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
-from ftdoctor.runtime.rules._lr_signals import LrSignals, is_pretrained
+from ftdoctor.runtime.rules._lr_signals import LrSignals, weights_kind
 
+_LIMIT_FOR = {"pretrained": " for pretrained weights", "new": " for newly initialised weights"}
 _FIX = "lower the learning rate (BERT fine-tuning: 1e-5 to 5e-5 with AdamW) and use warm-up"
 
 
@@ -44,10 +45,14 @@ class LrTooHigh(RuntimeRule):
         self.signals = LrSignals(self.options.lr_window)
         self.single_class: list[torch.Tensor] = []  # per training batch: predicted one class, labels several
         self.ratio_limit = self.options.update_ratio_high
+        self.ratio_limit_kind = "scratch"
 
     def on_preflight(self, event: Preflight) -> None:
-        if is_pretrained(event.model):
+        kind = self.ratio_limit_kind = weights_kind(event)
+        if kind == "pretrained":
             self.ratio_limit = self.options.update_ratio_high_pretrained
+        elif kind == "new":
+            self.ratio_limit = self.options.update_ratio_high_new_weights
 
     def on_forward(self, event: ForwardDone) -> None:
         if self.fired or event.phase != "train" or event.logits is None or event.labels is None:
@@ -101,7 +106,7 @@ class LrTooHigh(RuntimeRule):
         self.emit(
             step,
             f"optimizer step {step} changed the weights by {ratio:.3g}x their norm (> {self.ratio_limit:g}"
-            f"{' for pretrained weights' if self.ratio_limit != self.options.update_ratio_high else ''}) at lr={lr:.3g}",
+            f"{_LIMIT_FOR.get(self.ratio_limit_kind, '')}) at lr={lr:.3g}",
             _FIX,
             self._evidence(lr, update_ratio=ratio, update_ratio_threshold=self.ratio_limit),
         )
