@@ -152,3 +152,29 @@ def test_coverage_names_the_rules_that_could_not_run() -> None:
     needing = {slug for slug, cls in RUNTIME_RULES.items() if {"labels", "evaluation"} & set(cls.needs)}
     assert not_run == needing and "label-out-of-range" in not_run and "grads-accumulating" not in not_run
     assert report.exit_code("warning") == 1 and report.exit_code("error") == 0
+
+
+def _lr_findings(*, head_only: bool, lr: float) -> list[str]:
+    """A 'checkpoint' (tiny BERT marked as loaded from one) trained 12 steps, head-only or in full."""
+    from harness import tiny_bert
+
+    model = tiny_bert()
+    model.config._name_or_path = "a-checkpoint"  # what from_pretrained records
+    if head_only:
+        for param in model.bert.parameters():
+            param.requires_grad = False
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    generator = torch.Generator().manual_seed(0)
+    with ftdoctor.watch(model, optimizer) as doctor:
+        for _ in range(12):
+            ids = torch.randint(10, 100, (8, 12), generator=generator)
+            optimizer.zero_grad()
+            model(input_ids=ids, labels=(ids[:, 1] > 55).long()).loss.backward()
+            optimizer.step()
+    return [f.rule for f in doctor.findings if f.rule.startswith("lr-")]
+
+
+def test_a_head_only_lr_of_1e_2_over_a_frozen_checkpoint_is_normal() -> None:
+    assert _lr_findings(head_only=True, lr=1e-2) == []
+    assert _lr_findings(head_only=False, lr=1e-2) == ["lr-too-high"]  # the same lr moving the checkpoint itself
+    assert _lr_findings(head_only=True, lr=1.0) == ["lr-too-high"]
