@@ -99,9 +99,20 @@ class ScriptSession:
         for model in models:
             doctor.watch_module(model)
 
+    def on_first_forward(self, module: "torch.nn.Module") -> None:
+        """The script called a model before building any optimizer (a baseline evaluation): watch it now."""
+        from ftdoctor.runner.capture import unwrap_parallel
+
+        if self.loop_doctor is None and not self.trainers:
+            self.loop_doctor = self._start_doctor(unwrap_parallel(module), None)
+
     def on_trainer(self, trainer: Any) -> None:
         """A Trainer was built: watch its model from now on (an ``evaluate()`` before ``train()``
         is seen), until its callback starts the doctor of each ``train()`` call."""
+        loop = self.loop_doctor
+        if loop is not None and not loop.optimizers and _holds_any(trainer.model, list(loop.model.parameters())):
+            loop.detach()  # it only saw this model called before the Trainer existed: the Trainer's doctors take over
+            self.loop_doctor = None
         before_training = self._start_doctor(trainer.model, None)
         callback = _announcing_callback(self.on_finding, before_training, self.trainer_doctors)(
             settings=self.settings, options=self.options
@@ -239,7 +250,7 @@ def diagnose_script(
     session = ScriptSession(settings=settings or Settings(), options=options, on_finding=on_finding)
     if seed is not None:
         _seed_everything(seed)
-    with Capture(session.on_optimizer, session.on_trainer), _step_limit(max_steps):
+    with Capture(session.on_optimizer, session.on_trainer, session.on_first_forward), _step_limit(max_steps):
         outcome = _execute(script, [str(path), *args])  # argv[0] as the user typed it, like python does
     report, crash = session.finish(outcome)
     report.extra["script"] = {

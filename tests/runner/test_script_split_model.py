@@ -102,3 +102,25 @@ def test_console_and_html_say_what_was_not_observed(tmp_path: Path) -> None:
         assert "Incomplete" in text and "Healthy" not in text
         assert "not observed: loss, backward" in text
         assert "lr-too-high (no loss observed)" in text
+
+
+def test_a_model_called_before_any_optimizer_is_watched_from_then_on(tmp_path: Path) -> None:
+    script = tmp_path / "baseline_first.py"
+    script.write_text(
+        "import torch\n"
+        "import torch.nn.functional as F\n"
+        "model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))\n"
+        "x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))\n"
+        "with torch.no_grad():  # a baseline evaluation before training: only it evaluates\n"
+        "    for start in range(0, 32, 8):\n"
+        "        F.cross_entropy(model(x[start:start + 8]), y[start:start + 8])\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for step in range(4):\n"
+        "    optimizer.zero_grad()\n"
+        "    F.cross_entropy(model(x[:8]), y[:8]).backward()\n"
+        "    optimizer.step()\n"
+    )
+    result, report = run(tmp_path, script)
+    assert report["coverage"]["observed"]["evaluation"], report["coverage"]
+    assert report["verdict"] == "healthy" and report["steps"] == 4 and result.exit_code == 0
+    assert report["script"]["watched"] == [{"model": "Sequential", "optimizers": ["SGD"]}]
