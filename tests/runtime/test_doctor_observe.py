@@ -73,7 +73,7 @@ def test_a_separate_head_and_a_loss_outside_any_model_are_one_run() -> None:
         for step in range(4):
             x, y = _data(step)
             F.cross_entropy(head(encoder(x)), y).backward()  # zero_grad forgotten
-            optimizer.step()
+            optimizer.step()  # noqa: FTD101 — the forgotten zero_grad is the fault under test
     assert list(doctor.modules) == ["", "Linear#1"]
     assert [f.rule for f in doctor.findings] == ["grads-accumulating"]
     assert doctor.observed["labels"] and doctor.observed["logits"] and doctor.observed["loss"]
