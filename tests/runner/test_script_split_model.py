@@ -53,6 +53,7 @@ def test_labels_that_never_pass_through_the_model_are_read_from_the_loss(tmp_pat
     result, report = run(tmp_path, SCRIPTS / "labels_outside_model.py", "--sorted")
     finding = next(f for f in report["findings"] if f["rule"] == "unshuffled-batches")
     assert finding["step"] <= 16 and result.exit_code == 1
+    assert slugs(report) == {"unshuffled-batches"}  # the loss swing is the label order's, not lr-too-high
 
 
 def test_model_forward_called_directly_is_still_seen(tmp_path: Path) -> None:
