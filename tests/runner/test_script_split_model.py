@@ -125,3 +125,9 @@ def test_a_model_called_before_any_optimizer_is_watched_from_then_on(tmp_path: P
     assert report["coverage"]["observed"]["evaluation"], report["coverage"]
     assert report["verdict"] == "healthy" and report["steps"] == 4 and result.exit_code == 0
     assert report["script"]["watched"] == [{"model": "Sequential", "optimizers": ["SGD"]}]
+
+
+def test_two_trainer_runs_are_two_runs_in_the_report(tmp_path: Path) -> None:
+    result, report = run(tmp_path, SCRIPTS / "trainer_clean.py", str(tmp_path / "out"), "2")
+    assert [(entry["steps"], entry["verdict"]) for entry in report["runs"]] == [(40, "healthy"), (40, "healthy")]
+    assert report["steps"] == 80 and report["verdict"] == "healthy" and result.exit_code == 0
