@@ -178,3 +178,12 @@ def test_a_head_only_lr_of_1e_2_over_a_frozen_checkpoint_is_normal() -> None:
     assert _lr_findings(head_only=True, lr=1e-2) == []
     assert _lr_findings(head_only=False, lr=1e-2) == ["lr-too-high"]  # the same lr moving the checkpoint itself
     assert _lr_findings(head_only=True, lr=1.0) == ["lr-too-high"]
+
+
+def test_every_runtime_rule_declares_the_signals_it_needs() -> None:
+    import ftdoctor.runtime.rules  # noqa: F401  (registers every rule)
+    from ftdoctor.runtime.events import CORE_SIGNALS
+
+    for slug, cls in RUNTIME_RULES.items():
+        assert "needs" in cls.__dict__, f"{slug}: declare `needs` (the core signals it cannot judge without)"
+        assert set(cls.needs) <= set(CORE_SIGNALS), slug

@@ -9,6 +9,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class NoTrainableParams(RuntimeRule):
     slug = "no-trainable-params"
+    needs = ()  # judged from the parameters at pre-flight, no core signal
     explains_crashes = (r"does not require grad and does not have a grad_fn",)
 
     def on_preflight(self, event: Preflight) -> None:
