@@ -187,3 +187,17 @@ def test_every_runtime_rule_declares_the_signals_it_needs() -> None:
     for slug, cls in RUNTIME_RULES.items():
         assert "needs" in cls.__dict__, f"{slug}: declare `needs` (the core signals it cannot judge without)"
         assert set(cls.needs) <= set(CORE_SIGNALS), slug
+
+
+def test_a_separate_head_left_out_of_the_optimizer_is_named() -> None:
+    encoder, head = nn.Sequential(nn.Linear(6, 6), nn.Tanh()), nn.Linear(6, 2)
+    optimizer = torch.optim.SGD(encoder.parameters(), lr=0.1)  # the head was forgotten
+    with ftdoctor.watch(encoder, optimizer) as doctor:
+        doctor.watch_module(head)
+        for step in range(2):
+            x, y = _data(step)
+            optimizer.zero_grad()
+            F.cross_entropy(head(encoder(x)), y).backward()
+            optimizer.step()
+    finding = next(f for f in doctor.findings if f.rule == "params-not-in-optimizer")
+    assert finding.evidence["parameters"] == ["Linear#1.weight", "Linear#1.bias"]
