@@ -665,7 +665,7 @@ class Doctor:
             if math.isfinite(value):
                 self._losses_since_eval.append(value)
             else:
-                self._report_non_finite_loss(value)
+                self._report_non_finite_loss(value, completed=record.step - 1)  # the step that loss fed
 
     def _read_unread_losses(self) -> None:
         unread, self._unread = self._unread, []
@@ -705,7 +705,8 @@ class Doctor:
 
     # --- non-finite loss ------------------------------------------------------------
 
-    def _report_non_finite_loss(self, loss: float) -> None:
+    def _report_non_finite_loss(self, loss: float, completed: int | None = None) -> None:
+        """``completed``: the steps done before the one fed this loss (read back late: an earlier one)."""
         if self._non_finite_seen:
             return
         self._non_finite_seen = True
@@ -715,7 +716,8 @@ class Doctor:
             for module in self.modules.values() for name, p in module.named_parameters()
             if not bool(torch.isfinite(p).all())
         ]
-        self._publish("on_non_finite_loss", NonFiniteLoss(self.step, loss, first, how, bad[:20]))
+        step = self.step if completed is None else completed
+        self._publish("on_non_finite_loss", NonFiniteLoss(step, loss, first, how, bad[:20]))
 
     def _replay_for_first_non_finite(self) -> tuple[str | None, str]:
         """Replay the last training forward with finiteness hooks on every submodule."""

@@ -111,3 +111,16 @@ def test_labels_out_of_range_after_the_window_are_still_caught_and_explain_the_c
     finding = next(f for f in doctor.findings if f.rule == "label-out-of-range")
     assert finding.evidence["max_label"] == 2 and finding.evidence["out_of_range"] == 1
     assert next(rule for rule in doctor.rules if rule.slug == "label-out-of-range").explains(doctor.exception)
+
+
+def test_a_nan_loss_read_back_late_is_reported_at_the_step_it_fed() -> None:
+    model = nn.Linear(8, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with ftdoctor.watch(model, optimizer, options=DoctorOptions(dense_steps=2, sparse_every=10)) as doctor:
+        for step in range(30):
+            optimizer.zero_grad()
+            x = torch.randn(4, 8) * (float("nan") if step == 13 else 1.0)  # the 14th step, unmeasured, gets a NaN
+            F.cross_entropy(model(x), torch.tensor([0, 1, 0, 1])).backward()
+            optimizer.step()
+    finding = next(f for f in doctor.findings if f.rule == "non-finite-loss")
+    assert finding.step == 14 and "optimizer step 14" in finding.message
