@@ -17,8 +17,17 @@ How forwards are classified (the eval phase):
   closes the evaluation — eval as well (this is how an evaluation that forgot
   both ``model.eval()`` and ``no_grad()`` is still recognised).
 
-A forward whose output receives a gradient is a training forward; that
-gradient hook is also how backward passes are counted.
+A forward whose output receives a gradient is a training forward.
+
+What is watched is the run, not one module: every top-level module given by
+``watch_module`` (a head beside the encoder) is hooked like ``model``; backward
+passes are counted where they start (``torch.autograd.backward``), with the loss
+they start from; every optimizer's steps count (the run's step is the first one
+after a backward). ``observed`` records which core signals showed up, and
+``coverage()`` which rules could not judge without them (each rule's ``needs``).
+
+Nothing is read back from the device per step: losses of steps whose gradients
+are not measured stay on the device and are read with the next measured step.
 """
 
 from __future__ import annotations

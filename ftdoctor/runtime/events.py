@@ -94,11 +94,12 @@ class LossInput:
 
 @dataclass
 class BackwardDone:
-    """A backward pass reached the watched model's output (its gradients follow).
+    """A backward pass is starting (its gradients follow).
 
-    Published from a hook on the forward's output tensor, so it fires once per
-    backward pass through each training forward. ``loss`` is the forward's loss
-    when it is known without a device sync (CPU tensors), else None.
+    Published from ``torch.autograd.backward`` (what ``loss.backward()`` calls), once
+    per backward pass, wherever the loss was computed — beside the model, through
+    ``model.forward(x)``. ``loss`` is its value when known without a device sync
+    (CPU tensors), else None.
     """
 
     step: int
