@@ -201,3 +201,24 @@ def test_a_separate_head_left_out_of_the_optimizer_is_named() -> None:
             optimizer.step()
     finding = next(f for f in doctor.findings if f.rule == "params-not-in-optimizer")
     assert finding.evidence["parameters"] == ["Linear#1.weight", "Linear#1.bias"]
+
+
+def test_an_evaluation_before_unfreezing_is_not_no_trainable_params() -> None:
+    model = Extractor("plain")
+    for param in model.parameters():
+        param.requires_grad = False
+    doctor = ftdoctor.watch(model)
+    with doctor:
+        with torch.no_grad():  # a baseline evaluation of the frozen model: it reaches the pre-flight
+            model(_data(0)[0])
+        for param in model.head.parameters():
+            param.requires_grad = True
+        optimizer = torch.optim.SGD(model.head.parameters(), lr=0.1)
+        doctor.add_optimizer(optimizer)
+        for step in range(2):
+            x, y = _data(step)
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    assert "no-trainable-params" not in {f.rule for f in doctor.findings}
+    assert doctor.step == 2
