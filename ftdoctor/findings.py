@@ -40,7 +40,9 @@ class Finding:
     ``path``/``line`` locate the cause in user code when known; in a notebook ``line`` counts
     within ``cell``. Runtime findings
     also carry ``step`` (the optimizer step at which the rule became certain,
-    0 = before the first step) and ``evidence`` (measured values, thresholds,
+    0 = before the first step; one numbering everywhere: a finding established
+    while the k-th step is taken says k, as the k-th row of the step history
+    holding its evidence does) and ``evidence`` (measured values, thresholds,
     parameter or module names).
     """
 
@@ -119,7 +121,25 @@ class Report:
     metrics: dict[str, float | None] = field(default_factory=dict)
     steps: int = 0
     overhead: float | None = None
+    #: run mode: ``{"observed": {signal: bool}, "not_run": [{"rule", "why"}]}`` (contract), None when unknown
+    coverage: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str | None:
+        """Run mode: ``findings`` (one at warning or above), ``incomplete`` (a core signal never seen), ``healthy``."""
+        if self.mode != "run":
+            return None
+        if any(f.severity.at_least(Severity.WARNING) for f in self.findings):
+            return "findings"
+        if self.unobserved():
+            return "incomplete"
+        return "healthy"
+
+    def unobserved(self) -> list[str]:
+        """The core signals the doctor never saw."""
+        observed = (self.coverage or {}).get("observed", {})
+        return [signal for signal, seen in observed.items() if not seen]
 
     def summary(self) -> dict[str, int]:
         counts = {"error": 0, "warning": 0, "info": 0}
@@ -138,6 +158,8 @@ class Report:
         if fail_on == "never":
             return False
         threshold = Severity(fail_on)
+        if self.verdict == "incomplete" and Severity.WARNING.at_least(threshold):
+            return True  # a run the doctor could not see fully is never passed as healthy
         return any(f.severity.at_least(threshold) for f in self.findings)
 
     def exit_code(self, fail_on: str) -> int:
@@ -153,5 +175,7 @@ class Report:
             data["metrics"] = self.metrics
             data["steps"] = self.steps
             data["overhead"] = self.overhead
+            data["verdict"] = self.verdict
+            data["coverage"] = self.coverage
         data.update(self.extra)
         return data

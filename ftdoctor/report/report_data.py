@@ -97,7 +97,26 @@ def verdict(report: Report) -> tuple[str, str]:
         return f"Suspicious fine-tune: {found}", "yellow"
     if run.get("interrupted"):
         return "Interrupted — no problem found so far", "yellow"
+    if report.verdict == "incomplete":
+        return f"Incomplete: the doctor never saw {_listed(report.unobserved())}, so it cannot call this run healthy", "yellow"
     return "Healthy fine-tune: no problem found", "green"
+
+
+def _listed(signals: list[str]) -> str:
+    names = [signal.replace("_", " ") for signal in signals]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def coverage_lines(report: Report) -> list[str]:
+    """What the doctor did not see and which rules therefore could not judge — shared with the HTML report."""
+    coverage = report.coverage or {}
+    lines = []
+    if report.unobserved():
+        lines.append(f"not observed: {', '.join(s.replace('_', ' ') for s in report.unobserved())}")
+    not_run = coverage.get("not_run") or []
+    if not_run:
+        lines.append("rules that could not run: " + "; ".join(f"{e['rule']} ({e['why']})" for e in not_run))
+    return lines
 
 
 def _count(n: int, noun: str) -> str:
@@ -126,6 +145,9 @@ def context_lines(report: Report) -> list[str]:
     if run.get("error"):
         explained = f" — explained by {', '.join(run['explained_by'])}" if run.get("explained_by") else ""
         lines.append(f"training stopped with {run['error']}{explained}")
+    lines += coverage_lines(report)
+    for index, entry in enumerate(report.extra.get("runs", []), start=1):
+        lines.append(f"run {index}: {entry['model']}, {entry['steps']} steps, {entry['verdict']}")
     return lines
 
 

@@ -123,8 +123,19 @@ def _tail_lines(report: Report, *, quiet: bool) -> list[str]:
             lines.append("Metrics: " + ", ".join(f"{k} {_number(v) if v is not None else 'n/a'}" for k, v in report.metrics.items()))
         overhead = f", doctor overhead {report.overhead:.1%}" if report.overhead is not None else ""
         lines.append(f"Steps: {report.steps}{overhead}")
+    if report.mode == "run" and report.verdict is not None:
+        lines.append(f"Verdict: {report.verdict}" + _unobserved_note(report))
     lines.append(summary_line(report))
     return lines
+
+
+def _unobserved_note(report: Report) -> str:
+    missing = report.unobserved()
+    if not missing:
+        return ""
+    not_run = [entry["rule"] for entry in (report.coverage or {}).get("not_run", [])]
+    rules = f"; rules that could not run: {', '.join(not_run)}" if not_run else ""
+    return f" — not observed: {', '.join(m.replace('_', ' ') for m in missing)}{rules}"
 
 
 def summary_line(report: Report) -> str:
@@ -133,6 +144,8 @@ def summary_line(report: Report) -> str:
     parts = [_plural(counts[name], name) for name in ("error", "warning", "info") if counts[name]]
     if report.mode == "run":
         where = f"in {_plural(report.steps, 'step')}"
+        if not parts and report.verdict == "incomplete":
+            return f"No findings {where}, but the run is incomplete: the doctor never saw {', '.join(report.unobserved())}."
         return f"Found {', '.join(parts)} {where}." if parts else f"No findings {where}."
     if not parts:
         return f"No findings in {_plural(report.files_checked, 'file')} checked."

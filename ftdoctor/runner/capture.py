@@ -5,6 +5,10 @@ While a :class:`Capture` is active:
 - every ``torch.optim.Optimizer`` is reported as soon as it is constructed
   (``Optimizer.__init__`` is wrapped: torch's global optimizer hooks only fire
   at the first ``step()``, too late for the pre-flight checks);
+- the first call of a module holding parameters (``on_first_forward``) is
+  reported, through a global forward pre-hook removed right after it: the model
+  is watched from its next call on, so an evaluation before any optimizer is
+  built is seen (torch's hook-free fast path comes back at once);
 - every ``transformers.Trainer`` is reported at the end of its ``__init__``
   (patched when ``transformers.trainer`` is imported, so scripts that never
   use transformers never pay for importing it);
@@ -105,9 +109,11 @@ class Capture:
         self,
         on_optimizer: Callable[[torch.optim.Optimizer], None],
         on_trainer: Callable[[Any], None] | None = None,
+        on_first_forward: Callable[[torch.nn.Module], None] | None = None,
     ) -> None:
         self.on_optimizer = on_optimizer
         self.on_trainer = on_trainer
+        self.on_first_forward = on_first_forward
         self._undo: list[Callable[[], None]] = []
 
     def __enter__(self) -> "Capture":
@@ -115,6 +121,8 @@ class Capture:
             self._wrap_optimizer_init()
             if self.on_trainer is not None:
                 self._wrap_trainer_init_when_imported()
+            if self.on_first_forward is not None:
+                self._hook_first_forward()
         except BaseException:
             self.close()
             raise
@@ -139,6 +147,22 @@ class Capture:
 
         torch.optim.Optimizer.__init__ = __init__  # type: ignore[method-assign]
         self._undo.append(lambda: setattr(torch.optim.Optimizer, "__init__", original))
+
+    def _hook_first_forward(self) -> None:
+        from torch.nn.modules.module import register_module_forward_pre_hook
+
+        on_first_forward = self.on_first_forward
+        assert on_first_forward is not None
+        handle: list[Any] = []
+
+        def first(module: torch.nn.Module, args: Any) -> None:
+            if not handle or next(module.parameters(), None) is None:
+                return  # a parameter-free module (an activation, a loss) is not a model
+            handle.pop().remove()  # once: every later call takes torch's fast path again
+            _guarded("watching the first model call", on_first_forward, module)
+
+        handle.append(register_module_forward_pre_hook(first))
+        self._undo.append(lambda: handle.pop().remove() if handle else None)
 
     def _wrap_trainer_init_when_imported(self) -> None:
         self._undo.append(patch_when_imported(TRAINER_MODULE, self._wrap_trainer_init))
@@ -179,10 +203,28 @@ def find_model(params: Iterable[torch.Tensor]) -> torch.nn.Module | None:
         overlap = sum(1 for param in top.parameters() if id(param) in wanted)
         if overlap > best_overlap:
             best, best_overlap = top, overlap
-    return _unwrap_parallel(best) if best is not None else None
+    return unwrap_parallel(best) if best is not None else None
 
 
-def _unwrap_parallel(model: torch.nn.Module) -> torch.nn.Module:
+def find_models(params: Iterable[torch.Tensor]) -> list[torch.nn.Module]:
+    """Every outermost live module with a ``forward`` holding some of ``params``, most first.
+
+    An encoder and a separate head trained by one optimizer are two such modules:
+    both are the model under training.
+    """
+    wanted = {id(param) for param in params}
+    if not wanted:
+        return []
+    found: list[tuple[int, torch.nn.Module]] = []
+    for top in (top for root in _root_modules() for top in _callable_tops(root)):
+        overlap = sum(1 for param in top.parameters() if id(param) in wanted)
+        if overlap:
+            found.append((overlap, top))
+    found.sort(key=lambda pair: -pair[0])
+    return [unwrap_parallel(top) for _, top in found]
+
+
+def unwrap_parallel(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside ``DistributedDataParallel``/``DataParallel``.
 
     The wrapper calls the inner model's forward, so hooks there see every

@@ -76,37 +76,58 @@ class ScriptSession:
 
     # --- what the capture reports ------------------------------------------
 
+    #: the doctor of the script's own loop: every optimizer it builds, every module they train
+    loop_doctor: "Doctor | None" = None
+    #: doctors made by the Trainer callbacks, one per ``train()`` call, in order
+    trainer_doctors: list["Doctor"] = field(default_factory=list)
+
     def on_optimizer(self, optimizer: "torch.optim.Optimizer") -> None:
-        from ftdoctor.runner.capture import find_model, optimizer_parameters
+        from ftdoctor.runner.capture import find_models, optimizer_parameters
 
         params = optimizer_parameters(optimizer)
         if self._trained_by_trainer(params):
             return  # the Trainer's own optimizer: its DoctorCallback watches it
-        doctor = self._doctor_holding(params)
-        if doctor is not None:
-            doctor.add_optimizer(optimizer)
-            return
-        model = find_model(params)
-        if model is None:
-            print("ftdoctor: an optimizer was built over parameters of no module; it is not watched", file=sys.stderr)
-            return
-        self._start_doctor(model, optimizer)
+        models = find_models(params)
+        doctor = self.loop_doctor
+        if doctor is None:
+            if not models:
+                print("ftdoctor: an optimizer was built over parameters of no module; it is not watched", file=sys.stderr)
+                return
+            doctor = self.loop_doctor = self._start_doctor(models[0], optimizer)
+        else:
+            doctor.add_optimizer(optimizer)  # a second optimizer, or one rebuilt each epoch: the same run
+        for model in models:
+            doctor.watch_module(model)
+
+    def on_first_forward(self, module: "torch.nn.Module") -> None:
+        """The script called a model before building any optimizer (a baseline evaluation): watch it now."""
+        from ftdoctor.runner.capture import unwrap_parallel
+
+        if self.loop_doctor is None and not self.trainers:
+            self.loop_doctor = self._start_doctor(unwrap_parallel(module), None)
 
     def on_trainer(self, trainer: Any) -> None:
-        callback = _announcing_callback(self.on_finding)(settings=self.settings, options=self.options)
+        """A Trainer was built: watch its model from now on (an ``evaluate()`` before ``train()``
+        is seen), until its callback starts the doctor of each ``train()`` call."""
+        loop = self.loop_doctor
+        if loop is not None and not loop.optimizers and _holds_any(trainer.model, list(loop.model.parameters())):
+            loop.detach()  # it only saw this model called before the Trainer existed: the Trainer's doctors take over
+            self.loop_doctor = None
+        before_training = self._start_doctor(trainer.model, None)
+        callback = _announcing_callback(self.on_finding, before_training, self.trainer_doctors)(
+            settings=self.settings, options=self.options
+        )
         trainer.add_callback(callback)
         self.trainers.append((trainer.model, callback))
 
-    def _start_doctor(self, model: "torch.nn.Module", optimizer: "torch.optim.Optimizer") -> None:
+    def _start_doctor(self, model: "torch.nn.Module", optimizer: "torch.optim.Optimizer | None") -> "Doctor":
         import ftdoctor
 
         doctor = ftdoctor.watch(model, optimizer, settings=self.settings, options=self.options)
         if self.on_finding is not None:
             doctor.on_finding.append(self.on_finding)
         self.doctors.append(doctor)
-
-    def _doctor_holding(self, params: Sequence["torch.Tensor"]) -> "Doctor | None":
-        return next((doctor for doctor in self.doctors if _holds_any(doctor.model, params)), None)
+        return doctor
 
     def _trained_by_trainer(self, params: Sequence["torch.Tensor"]) -> bool:
         return any(_holds_any(model, params) for model, _ in self.trainers)
@@ -114,8 +135,10 @@ class ScriptSession:
     # --- the end -----------------------------------------------------------
 
     def all_doctors(self) -> list["Doctor"]:
-        from_trainers = [callback.doctor for _, callback in self.trainers if callback.doctor is not None]
-        return self.doctors + from_trainers
+        """Every doctor that saw something: the loop's, each Trainer run's, and what a Trainer's
+        model did before its first ``train()``."""
+        doctors = self.doctors + self.trainer_doctors
+        return [doctor for doctor in doctors if doctor.step or any(doctor.observed.values()) or doctor.findings]
 
     def finish(self, outcome: Outcome) -> tuple[Report, dict[str, Any] | None]:
         """Tell the doctors how the script ended, detach them; the report and the crash's details."""
@@ -125,7 +148,11 @@ class ScriptSession:
                 assert outcome.error is not None
                 doctor.record_exception(outcome.error)
             doctor.detach()
+        for doctor in self.doctors + self.trainer_doctors:
+            doctor.detach()  # also those that saw nothing (a Trainer never trained)
         report = _combine([doctor.report() for doctor in doctors])
+        if len(doctors) > 1:  # several runs (two train() calls): each stays visible, never merged silently
+            report.extra["runs"] = [_run_entry(doctor) for doctor in doctors]
         report.extra["watched"] = [_watched(doctor) for doctor in doctors]
         report.extra["curves"] = _curves(doctors)
         if not doctors:
@@ -144,19 +171,34 @@ def _curves(doctors: Sequence["Doctor"]) -> dict[str, Any]:
     return {"train": history_columns(longest.history if longest else []), "evaluations": []}
 
 
+def _run_entry(doctor: "Doctor") -> dict[str, Any]:
+    report = doctor.report()
+    return {**_watched(doctor), "steps": doctor.step, "verdict": report.verdict, "coverage": report.coverage,
+            "findings": sorted({finding.rule for finding in doctor.findings})}
+
+
 def _watched(doctor: "Doctor") -> dict[str, Any]:
     return {"model": type(doctor.model).__name__, "optimizers": [type(o).__name__ for o in doctor.optimizers]}
 
 
-def _announcing_callback(on_finding: Callable[[Finding], None] | None) -> type:
-    """``DoctorCallback`` whose doctor (made at ``on_train_begin``) also announces its findings."""
+def _announcing_callback(
+    on_finding: Callable[[Finding], None] | None, before_training: "Doctor", runs: list["Doctor"]
+) -> type:
+    """``DoctorCallback`` whose doctor (made at ``on_train_begin``) announces its findings and joins
+    ``runs``; the doctor that watched the model ``before_training`` hands over to it."""
     from ftdoctor.integrations import DoctorCallback
 
     class AnnouncingDoctorCallback(DoctorCallback):
         def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+            before_training.detach()
             super().on_train_begin(*args, **kwargs)
-            if on_finding is not None and self.doctor is not None and on_finding not in self.doctor.on_finding:
-                self.doctor.on_finding.append(on_finding)
+            doctor = self.doctor
+            if doctor is None:
+                return
+            if on_finding is not None and on_finding not in doctor.on_finding:
+                doctor.on_finding.append(on_finding)
+            if not any(doctor is run for run in runs):
+                runs.append(doctor)
 
     return AnnouncingDoctorCallback
 
@@ -209,7 +251,8 @@ def diagnose_script(
     session = ScriptSession(settings=settings or Settings(), options=options, on_finding=on_finding)
     if seed is not None:
         _seed_everything(seed)
-    with Capture(session.on_optimizer, session.on_trainer), _step_limit(max_steps), BuiltinModels():
+    with Capture(session.on_optimizer, session.on_trainer, session.on_first_forward), _step_limit(max_steps), \
+            BuiltinModels():
         outcome = _execute(script, [str(path), *args])  # argv[0] as the user typed it, like python does
     report, crash = session.finish(outcome)
     report.extra["script"] = {
@@ -351,11 +394,22 @@ def _combine(reports: list[Report]) -> Report:
     combined = reports[0]
     for other in reports[1:]:
         combined.findings.extend(other.findings)
-        combined.steps = max(combined.steps, other.steps)
+        combined.steps += other.steps
+        combined.coverage = _merged_coverage(combined.coverage, other.coverage)
         combined.extra.update({key: value for key, value in other.extra.items() if key not in combined.extra})
     for key in METRIC_KEYS:
         combined.metrics.setdefault(key, None)
     return combined
+
+
+def _merged_coverage(first: dict[str, Any] | None, second: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A signal seen by any run was seen; a rule could not run when it could not in any run."""
+    if first is None or second is None:
+        return first or second
+    observed = {key: first["observed"][key] or second["observed"].get(key, False) for key in first["observed"]}
+    in_both = {entry["rule"] for entry in first["not_run"]} & {entry["rule"] for entry in second["not_run"]}
+    not_run = [entry for entry in first["not_run"] if entry["rule"] in in_both]
+    return {"observed": observed, "not_run": not_run}
 
 
 def _crash_details(report: Report, doctors: Sequence["Doctor"], error: BaseException, settings: Settings) -> dict[str, Any]:

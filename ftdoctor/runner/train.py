@@ -209,7 +209,8 @@ def _optimize(prepared: Prepared, doctor: Any, display: Display, state: LoopStat
             optimizer.step()
             prepared.scheduler.step()
             state.step += 1
-            display.on_step(state.step, loss.item(), prepared.scheduler.get_last_lr()[0], _last_grad_norm(doctor))
+            lr, grad_norm = _used_lr_and_grad_norm(doctor, optimizer)
+            display.on_step(state.step, loss.item(), lr, grad_norm)
             if state.step % eval_every == 0:
                 _evaluate(prepared, doctor, display, state)
             if state.step >= prepared.total_steps:
@@ -226,12 +227,13 @@ def _training_loss(model: "torch.nn.Module", batch: dict[str, "torch.Tensor"], b
     return torch.nn.CrossEntropyLoss()(torch.softmax(logits, dim=-1), batch["labels"])  # noqa: FTD109 the softmax-before-loss injection, on purpose
 
 
-def _last_grad_norm(doctor: Any) -> float | None:
-    """The latest measured gradient norm (after its dense phase the doctor measures every n-th step)."""
-    for record in reversed(doctor.history[-50:]):
-        if getattr(record, "grad_norm", None) is not None:
-            return record.grad_norm
-    return None
+def _used_lr_and_grad_norm(doctor: Any, optimizer: Any) -> tuple[float, float | None]:
+    """The step's own learning rate (not the scheduler's next one) and its gradient norm when it was
+    measured (None on the steps the doctor does not measure: never a repeated older value)."""
+    if doctor.history:
+        record = doctor.history[-1]
+        return record.lr, record.grad_norm
+    return float(optimizer.param_groups[0]["lr"]), None
 
 
 def _evaluate(prepared: Prepared, doctor: Any, display: Display, state: LoopState) -> None:

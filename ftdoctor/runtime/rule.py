@@ -28,6 +28,9 @@ class RuntimeRule:
     #: Slugs of other rules whose findings are symptoms of this rule's finding (one fault, one
     #: root cause: see runtime/causes.py); narrow it by overriding :meth:`explains_finding`.
     explains_findings: ClassVar[frozenset[str]] = frozenset()
+    #: The core signals (``events.CORE_SIGNALS``) without which this rule cannot judge;
+    #: a run that never showed one of them lists the rule under ``coverage.not_run``.
+    needs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None) -> None:
         self.options = options  # the doctor's thresholds (DoctorOptions)
@@ -67,5 +70,6 @@ class RuntimeRule:
     # on_preflight(Preflight), on_batch(BatchSeen), on_forward_call(ForwardCall), on_forward(ForwardDone),
     # on_loss_input(LossInput), on_backward(BackwardDone),
     # on_before_step(OptimizerStep), on_after_step(OptimizerStep),
-    # on_zero_grad(ZeroGrad), on_eval_pass(EvalPass), on_eval_replay(EvalReplay),
+    # on_zero_grad(ZeroGrad), on_optimizer_added(OptimizerAdded), on_eval_pass(EvalPass),
+    # on_eval_replay(EvalReplay),
     # on_evaluation(Evaluation), on_run_end(RunEnded)

@@ -117,6 +117,7 @@ def test_a_users_ddp_script_under_torchrun_is_watched_on_its_inner_model(tmp_pat
     assert [f for f in report["findings"] if f["severity"] != "info"] == []
     assert report["script"]["watched"] == [{"model": "BertForSequenceClassification", "optimizers": ["AdamW"]}]
     assert report["steps"] == 2 * 256 // (WORLD * 16)
+    assert report["verdict"] == "healthy"  # every core signal seen on rank 0, evaluation included
 
 
 def test_without_a_launcher_the_run_is_one_process(monkeypatch: pytest.MonkeyPatch) -> None:

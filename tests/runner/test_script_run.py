@@ -55,6 +55,7 @@ def test_a_clean_script_is_silent(tmp_path: Path, name: str) -> None:
     assert result.exit_code == 0
     assert report["script"]["status"] == "completed"
     assert report["steps"] == 32
+    assert report["verdict"] == "healthy" and report["coverage"]["not_run"] == []
     assert report["script"]["watched"] == [{"model": "BertForSequenceClassification", "optimizers": ["AdamW"]}]
 
 
@@ -125,9 +126,13 @@ def test_an_ignored_explaining_rule_leaves_the_crash_unexplained(tmp_path: Path)
 
 def test_max_steps_stops_the_script_early(tmp_path: Path) -> None:
     result, report = run(tmp_path, SCRIPTS / "clean_argparse.py", options=("--max-steps", "3"))
-    assert result.exit_code == 0
     assert report["steps"] == 3
     assert report["script"]["status"] == "stopped"
+    # stopped before its evaluation: the doctor says so instead of calling the run healthy
+    assert report["verdict"] == "incomplete" and not report["coverage"]["observed"]["evaluation"]
+    assert result.exit_code == 1
+    result, report = run(tmp_path, SCRIPTS / "clean_argparse.py", options=("--max-steps", "3", "--fail-on", "error"))
+    assert result.exit_code == 0 and loud(report) == []
 
 
 def test_everything_is_restored_after_a_crash(tmp_path: Path) -> None:
@@ -136,10 +141,12 @@ def test_everything_is_restored_after_a_crash(tmp_path: Path) -> None:
 
     optimizer_init = torch.optim.Optimizer.__init__
     cross_entropy = torch.nn.functional.cross_entropy
+    backward = torch.autograd.backward
     argv, path, meta_path = list(sys.argv), list(sys.path), list(sys.meta_path)
     run(tmp_path, SCRIPTS / "labels_shifted_crash.py", options=("--max-steps", "50"))
     assert torch.optim.Optimizer.__init__ is optimizer_init
     assert torch.nn.functional.cross_entropy is cross_entropy
+    assert torch.autograd.backward is backward
     assert (sys.argv, sys.path, sys.meta_path) == (argv, path, meta_path)
     assert not torch_optimizer._global_optimizer_post_hooks and not torch_optimizer._global_optimizer_pre_hooks
     assert not torch_module._global_forward_pre_hooks and not torch_module._global_forward_hooks
@@ -163,13 +170,17 @@ def write_script(tmp_path: Path, body: str) -> Path:
             logits = model(torch.randn(8, 4))
             torch.nn.functional.cross_entropy(logits, torch.randint(0, 2, (8,))).backward()
             optimizer.step()
+
+        def evaluate():
+            with torch.no_grad():
+                torch.nn.functional.cross_entropy(model(torch.randn(8, 4)), torch.randint(0, 2, (8,)))
         """
     script.write_text(textwrap.dedent(prelude) + textwrap.dedent(body))
     return script
 
 
 def test_sys_exit_zero_is_a_normal_end(tmp_path: Path) -> None:
-    script = write_script(tmp_path, "train_step()\nsys.exit(0)\nraise AssertionError('unreachable')\n")
+    script = write_script(tmp_path, "train_step()\nevaluate()\nsys.exit(0)\nraise AssertionError('unreachable')\n")
     result, report = run(tmp_path, script)
     assert result.exit_code == 0
     assert (report["script"]["status"], report["steps"]) == ("completed", 1)

@@ -127,7 +127,10 @@ def test_report_states_steps_overhead_metrics_and_history() -> None:
     assert 0 < data["overhead"] < 1
     assert data["metrics"] == {"val_accuracy": 0.5}
     assert data["findings"][0]["rule"] == "grads-accumulating"
-    assert data["findings"][0]["step"] == 1 and data["findings"][0]["evidence"]
+    finding = data["findings"][0]
+    # one numbering: the second step reuses gradients; the finding, its message and history row 2 all say 2
+    assert finding["step"] == 2 and finding["evidence"] and "optimizer step 2 " in finding["message"]
+    assert run.doctor.history[1].step == 2
     history = run.doctor.history
     assert [r.step for r in history] == [1, 2, 3, 4, 5]
     assert all(r.grad_norm and r.grad_norm > 0 and r.lr == 1e-3 for r in history)

@@ -84,7 +84,7 @@ def test_params_not_in_optimizer_names_the_head() -> None:
 def test_non_finite_loss_names_the_first_non_finite_module() -> None:
     run = train(Spec(nan_at_step=3, nan_module="bert.encoder.layer.0.attention.self.value", steps=5))
     finding = run.finding("non-finite-loss")
-    assert finding.step == 3
+    assert finding.step == 4  # the weight is poisoned after 3 steps: the 4th step is the first fed a NaN loss
     assert finding.evidence["first_non_finite_module"] == "bert.encoder.layer.0.attention.self.value"
     assert finding.evidence["non_finite_parameters"] == ["bert.encoder.layer.0.attention.self.value.weight"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING
 
-from ftdoctor.runtime.events import OptimizerStep
+from ftdoctor.runtime.events import OptimizerStep, Preflight
 
 if TYPE_CHECKING:
     import torch
@@ -81,3 +81,34 @@ def is_pretrained(model: "torch.nn.Module") -> bool:
     config = getattr(model, "config", None)
     source = getattr(config, "_name_or_path", "") or ""
     return bool(source) and source != RANDOM_BUILTIN
+
+
+def weights_kind(event: Preflight) -> str:
+    """``"pretrained"`` (the optimizers move checkpoint weights), ``"new"`` (a checkpoint is there but
+    only new weights train: a head over a frozen encoder, adapters) or ``"scratch"`` (no checkpoint)."""
+    if updates_pretrained_weights(event):
+        return "pretrained"
+    modules = (event.modules or {"": event.model}).values()
+    return "new" if any(is_pretrained(m) for top in modules for m in top.modules()) else "scratch"
+
+
+def updates_pretrained_weights(event: Preflight, share: float = 0.5) -> bool:
+    """Whether the optimizers mostly move checkpoint weights (full fine-tuning), which must move far
+    less than new ones. A head-only optimizer over a frozen encoder, or LoRA-like adapters, update
+    freshly initialised weights: judged by a from-scratch model's norms (a head-only lr of 1e-2 is normal).
+
+    The checkpoint's weights are those of every module loaded with ``from_pretrained`` in the
+    watched modules (an encoder inside a wrapper, or beside a separate head, counts).
+    """
+    sizes: dict[int, int] = {}
+    for top in (event.modules or {"": event.model}).values():
+        for module in top.modules():
+            if is_pretrained(module):
+                sizes.update((id(p), p.numel()) for p in module.parameters())
+    if not sizes:
+        return False
+    trained = {id(p) for opt in event.optimizers for group in opt.param_groups for p in group["params"] if p.requires_grad}
+    if not event.optimizers:
+        trained = {id(p) for top in (event.modules or {"": event.model}).values() for p in top.parameters() if p.requires_grad}
+    moved = sum(size for key, size in sizes.items() if key in trained)
+    return moved >= share * sum(sizes.values())

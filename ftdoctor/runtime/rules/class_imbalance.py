@@ -32,6 +32,7 @@ from ftdoctor.runtime.rules._models import is_classifier
 @register_runtime_rule
 class ClassImbalance(DatasetRule):
     slug = "class-imbalance"
+    needs = ("labels",)
 
     #: smaller datasets are judged from batches like an unknown one
     MIN_DATASET_LABELS = 20

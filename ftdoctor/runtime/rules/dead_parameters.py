@@ -3,17 +3,17 @@
 Judged per parameter tensor (an embedding's gradient is row-sparse by design,
 so element-wise zero fractions would be false alarms) over the first
 ``dead_param_steps`` optimizer steps: a tensor whose ``.grad`` was None or
-all-zero at every one of them is not connected to the loss — typically a head
-that the forward never calls. Steps whose gradients were all cleared after the
-last backward (zero_grad between backward and step) are not counted. Modules
-listed in ``benign_dead_modules`` (a base model's pooler when a custom head
-reads ``last_hidden_state``) are left out.
+all-zero at every one of them is not connected to the loss. Steps whose
+gradients were all cleared after the last backward (zero_grad between backward
+and step) are not counted. Modules listed in ``benign_dead_modules`` (a base
+model's pooler when a custom head reads ``last_hidden_state``) are left out.
 
-Before blaming the forward, the rule watches one more training step with a
-forward hook on each module holding such a tensor: a module that ran with
-gradients disabled (a frozen feature extractor called under ``torch.no_grad()``
-on purpose) is used, just not trained — silent; one that ran with gradients on
-feeds nothing to the loss; one that never ran is unused by the forward.
+Why they got none is then looked at for one more step, with forward hooks on the
+modules owning them (removed after it): a module that never ran is a head the
+forward never calls (the error); one that ran only under ``torch.no_grad()`` is a
+frozen feature extractor by design (silent: it cannot learn, and its weights do
+not move either); one that ran with gradients on is cut off from the loss
+(``.detach()``, an output thrown away).
 """
 
 from __future__ import annotations
@@ -31,24 +31,19 @@ _SHOWN = 8
 @register_runtime_rule
 class DeadParameters(RuntimeRule):
     slug = "dead-parameters"
+    needs = ("backward", "optimizer_step")
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self.steps_seen = 0
         self.dead: set[str] | None = None  # names without a gradient on every step so far
-        self.model: torch.nn.Module | None = None
-        self.suspects: list[str] | None = None  # dead after the window, watched for one more step
-        self.ran: dict[str, bool] = {}  # module name -> ran with gradients enabled (at least once)
-        self.hooked: set[str] = set()
-        self.handles: list[Any] = []
+        self.modules: dict[str, torch.nn.Module] = {}
+        self.probe: _OwnerProbe | None = None
 
     def on_preflight(self, event: Preflight) -> None:
-        self.model = event.model
+        self.modules = event.modules or {"": event.model}
 
     def on_before_step(self, event: OptimizerStep) -> None:
-        if self.suspects is not None:
-            self._judge(event.step)
-            return
         if event.grad_norm is None or event.backwards_since_zero_grad == 0:
             # not measured, or gradients cleared after the last backward (a misplaced
             # zero_grad empties every parameter alike: it says nothing about connectivity)
@@ -56,61 +51,95 @@ class DeadParameters(RuntimeRule):
         without_grad = {name for name, norm in event.grad_norms.items() if not norm}
         self.dead = without_grad if self.dead is None else self.dead & without_grad
         self.steps_seen += 1
-        if self.steps_seen >= self.options.dead_param_steps:
-            self._watch_modules(event.step)
+        candidates = self._dead()
+        if not candidates:
+            self._stop_probe()
+            self.done = True
+        elif self.probe is not None and self.steps_seen >= self.options.dead_param_steps:
+            # the probe was on for this step's forward (started at an earlier step)
+            self._judge(event.step + 1, self.probe.finish())  # the step whose gradients were judged
+        elif self.probe is None and self.steps_seen >= self.options.dead_param_steps - 1:
+            # the last step of the window runs with hooks on the candidates' modules: why no gradient?
+            self.probe = _OwnerProbe(candidates, self.modules)
+            self.probe.start()
+
+    def _stop_probe(self) -> None:
+        if self.probe is not None:
+            self.probe.finish()
+            self.probe = None
 
     def on_run_end(self, event: RunEnded) -> None:
-        if self.suspects is not None:
-            self._judge(event.step)
+        if self.probe is not None:
+            if self.steps_seen >= self.options.dead_param_steps:
+                self._judge(event.step, self.probe.finish())
+            else:
+                self._stop_probe()
 
-    def _watch_modules(self, step: int) -> None:
+    def _dead(self) -> list[str]:
         benign = self.options.benign_dead_modules
-        self.suspects = sorted(name for name in self.dead or () if not _under(name, benign))
-        if not self.suspects:
-            self.done = True
-            return
-        modules = dict(self.model.named_modules()) if self.model is not None else {}
-        for owner in {name.rsplit(".", 1)[0] for name in self.suspects if "." in name}:
-            module = modules.get(owner)
-            if module is not None:
-                self.hooked.add(owner)
-                self.handles.append(module.register_forward_hook(self._ran(owner)))
-        if not self.handles:  # nothing to watch (parameters of no known module): judge now
-            self._judge(step)
+        return sorted(name for name in self.dead or () if not _under(name, benign))
 
-    def _ran(self, owner: str) -> Any:
-        def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
-            self.ran[owner] = self.ran.get(owner, False) or torch.is_grad_enabled()
+    def _judge(self, step: int, ran: dict[str, set[bool]]) -> None:
+        """``ran``: dead parameter name -> the grad modes its module ran under during the probe step."""
+        self.done = True
+        self.probe = None
+        unused = [name for name in self._dead() if not ran.get(name)]
+        cut_off = [name for name in self._dead() if True in ran.get(name, set())]
+        # modules that ran only under no_grad are frozen on purpose: silent
+        if unused:
+            self._emit(step, unused, "the forward never uses them",
+                       "call the module in forward (e.g. use the head you defined), or leave it out of the optimizer")
+        elif cut_off:
+            self._emit(step, cut_off, "their modules run, but nothing they compute reaches the loss (a .detach(), "
+                       "or an output that is thrown away)",
+                       "feed the module's output into the loss without detaching it, or freeze it "
+                       "(requires_grad=False) and leave it out of the optimizer")
 
-        return hook
-
-    def _judge(self, step: int) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.handles = []
-        self.done = True  # judged once
-        suspects = self.suspects or []
-        owner = {name: name.rsplit(".", 1)[0] for name in suspects}
-        # a module that ran only with gradients disabled is used on purpose (no_grad), not dead
-        dead = [name for name in suspects if self.ran.get(owner[name], True)]
-        if not dead:
-            return
-        unused = [name for name in dead if owner[name] in self.hooked and owner[name] not in self.ran]
+    def _emit(self, step: int, dead: list[str], why: str, fix: str) -> None:
         shown = ", ".join(f"`{name}`" for name in dead[:_SHOWN]) + (" ..." if len(dead) > _SHOWN else "")
-        seen = all(owner[name] in self.hooked for name in dead) and (self.ran or unused)
-        if seen and len(unused) == len(dead):
-            why = "the forward never uses them"
-        elif seen and not unused:
-            why = "their modules run, but nothing they compute reaches the loss"
-        else:
-            why = "they are not connected to the loss"
         self.emit(
             step,
             f"{len(dead)} trainable parameter tensor(s) in the optimizer received no gradient in "
             f"{self.steps_seen} steps: {shown} — {why}",
-            "call the module in forward (e.g. use the head you defined), or freeze it / leave it out of the optimizer",
-            {"parameters": dead, "steps_observed": self.steps_seen, "never_ran": unused},
+            fix,
+            {"parameters": dead, "steps_observed": self.steps_seen},
         )
+
+
+class _OwnerProbe:
+    """Forward hooks, for one step, on the modules that own the dead parameters."""
+
+    def __init__(self, names: list[str], modules: dict[str, torch.nn.Module]) -> None:
+        self.owners: dict[str, torch.nn.Module | None] = {name: _owner(name, modules) for name in names}
+        self.ran: dict[int, set[bool]] = {}
+        self.handles: list[Any] = []
+
+    def start(self) -> None:
+        for module in {id(m): m for m in self.owners.values() if m is not None}.values():
+            self.handles.append(module.register_forward_pre_hook(self._record))
+
+    def _record(self, module: torch.nn.Module, args: Any) -> None:
+        self.ran.setdefault(id(module), set()).add(torch.is_grad_enabled())
+
+    def finish(self) -> dict[str, set[bool]]:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+        # a parameter no module owns (built outside any) cannot be probed: counted as unused
+        return {name: self.ran.get(id(owner), set()) for name, owner in self.owners.items() if owner is not None}
+
+
+def _owner(name: str, modules: dict[str, torch.nn.Module]) -> torch.nn.Module | None:
+    """The module holding the parameter the doctor named ``name`` (``Linear#1.weight``, ``classifier.bias``)."""
+    for prefix, module in sorted(modules.items(), key=lambda item: -len(item[0])):
+        if prefix and not name.startswith(prefix + "."):
+            continue
+        path = name[len(prefix) + 1:] if prefix else name
+        try:
+            return module.get_submodule(path.rsplit(".", 1)[0]) if "." in path else module
+        except AttributeError:
+            return None
+    return None
 
 
 def _under(name: str, modules: tuple[str, ...]) -> bool:

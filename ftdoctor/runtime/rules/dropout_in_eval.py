@@ -14,6 +14,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class DropoutInEval(RuntimeRule):
     slug = "dropout-in-eval"
+    needs = ("evaluation",)
 
     def on_eval_pass(self, event: EvalPass) -> None:
         if self.fired or not event.train_mode_forwards or not event.dropout_modules:

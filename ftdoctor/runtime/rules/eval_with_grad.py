@@ -14,6 +14,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class EvalWithGrad(RuntimeRule):
     slug = "eval-with-grad"
+    needs = ("evaluation",)
 
     def on_eval_pass(self, event: EvalPass) -> None:
         if self.fired or not event.grad_tracked_forwards:

@@ -22,6 +22,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class ExplodingGradients(RuntimeRule):
     slug = "exploding-gradients"
+    needs = ("backward", "optimizer_step")
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -40,13 +41,13 @@ class ExplodingGradients(RuntimeRule):
         threshold = level * self.options.explode_factor
         self.streak = self.streak + [norm] if not norm <= threshold else []
         if len(self.streak) >= self.options.explode_patience:
-            self._emit(event.step, level, threshold)
+            self._emit(event.step + 1, level, threshold)  # the step whose gradients these are
 
     def _emit(self, step: int, level: float, threshold: float) -> None:
         latest = self.streak[-1]
         self.emit(
             step,
-            f"the gradient norm reached {latest:.3g} at optimizer step {step + 1}, "
+            f"the gradient norm reached {latest:.3g} at optimizer step {step}, "
             f"{latest / level:.3g}x its early level of {level:.3g}, for {len(self.streak)} consecutive steps",
             "clip gradients (torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)) and lower the learning rate; "
             "if you scale the loss, unscale it before the step",

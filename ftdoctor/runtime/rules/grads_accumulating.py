@@ -18,13 +18,14 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 class GradsAccumulating(RuntimeRule):
     slug = "grads-accumulating"
     explains_findings = frozenset({"exploding-gradients", "lr-too-high"})
+    needs = ("backward", "optimizer_step")
 
     def on_before_step(self, event: OptimizerStep) -> None:
         stale = event.backwards_since_zero_grad - event.backwards_since_last_step
         if self.fired or event.step == 0 or stale <= 0:
             return
         self.emit(
-            event.step,
+            event.step + 1,  # established while that step is taken
             f"optimizer step {event.step + 1} applies gradients of {event.backwards_since_zero_grad} backward passes, "
             f"{stale} of them already applied by earlier steps: gradients are never cleared between steps",
             "call optimizer.zero_grad() once per optimizer step (after optimizer.step() or before loss.backward())",

@@ -40,6 +40,7 @@ CLASS_LOGIT_MODELS = ("ForSequenceClassification", "ForTokenClassification")
 @register_runtime_rule
 class HeadOutputMismatch(RuntimeRule):
     slug = "head-output-mismatch"
+    needs = ("logits",)
     explains_crashes = (
         r"Expected input batch_size \(\d+\) to match target batch_size",
         r"Target size \(.*\) must be the same as input size",

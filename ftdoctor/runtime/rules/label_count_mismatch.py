@@ -30,6 +30,7 @@ from ftdoctor.runtime.rules._models import class_count
 @register_runtime_rule
 class LabelCountMismatch(DatasetRule):
     slug = "label-count-mismatch"
+    needs = ("labels",)
 
     #: from batches, at least this share of the (multi-example) batches must hold more than one class
     MIN_MIXED_BATCH_SHARE = 0.5

@@ -36,6 +36,7 @@ Diagnosis = tuple[str, str]  # (what is wrong, fix)
 @register_runtime_rule
 class LabelTypeMismatch(RuntimeRule):
     slug = "label-type-mismatch"
+    needs = ("labels",)
     explains_crashes = (
         r"Target size \(.*\) must be the same as input size",
         r"Expected input batch_size \(\d+\) to match target batch_size",

@@ -14,6 +14,11 @@ Within the first ``lr_judge_until`` steps, any of:
   x its start (a random-init model on its initial plateau also predicts one
   class, but its loss stays at the start).
 
+One fault, one root cause: when most batches of the latest window hold a single
+label (a label-sorted loader), the loss swings with the label order whatever the
+learning rate — that is unshuffled-batches' finding, so the two loss criteria stay
+silent (the update-ratio one, blind to label order, still speaks).
+
 Calibration (tiny BERT, AdamW): clean runs (lr 1e-3) keep the windowed loss at
 or below its start and update ratios <= 0.05 (<= 0.14 at lr 3e-3); lr 3e-2 and
 1e-1 reach ratios of 1.4 and 4.5 on their first step and windowed losses of
@@ -29,30 +34,44 @@ from typing import Any
 
 import torch
 
-from ftdoctor.runtime.events import ForwardDone, OptimizerStep, Preflight
+from ftdoctor.runtime.events import BatchSeen, ForwardDone, OptimizerStep, Preflight
 from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
-from ftdoctor.runtime.rules._lr_signals import LrSignals, is_pretrained
+from ftdoctor.runtime.rules._lr_signals import LrSignals, weights_kind
 from ftdoctor.runtime.rules._weight_decay import decay_per_step
 
+_LIMIT_FOR = {"pretrained": " for pretrained weights", "new": " for newly initialised weights"}
 _FIX = "lower the learning rate (BERT fine-tuning: 1e-5 to 5e-5 with AdamW) and use warm-up"
 
 
 @register_runtime_rule
 class LrTooHigh(RuntimeRule):
     slug = "lr-too-high"
+    needs = ("loss", "optimizer_step")
     explains_findings = frozenset({"prediction-collapse"})
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self.signals = LrSignals(self.options.lr_window)
         self.single_class: list[torch.Tensor] = []  # per training batch: predicted one class, labels several
+        self.single_label: list[torch.Tensor] = []  # per training batch: every label the same (on the device)
         self.ratio_limit = self.options.update_ratio_high
+        self.ratio_limit_kind = "scratch"
         self.optimizers: list[torch.optim.Optimizer] = []
 
     def on_preflight(self, event: Preflight) -> None:
         self.optimizers = event.optimizers
-        if is_pretrained(event.model):
+        kind = self.ratio_limit_kind = weights_kind(event)
+        if kind == "pretrained":
             self.ratio_limit = self.options.update_ratio_high_pretrained
+        elif kind == "new":
+            self.ratio_limit = self.options.update_ratio_high_new_weights
+
+    def on_batch(self, event: BatchSeen) -> None:
+        labels = event.labels
+        if event.phase != "train" or labels is None or labels.dim() != 1 or labels.numel() < 2:
+            return
+        self.single_label.append((labels == labels[0]).all())
+        del self.single_label[: -self.options.lr_window]
 
     def on_forward(self, event: ForwardDone) -> None:
         if self.fired or event.phase != "train" or event.logits is None or event.labels is None:
@@ -80,6 +99,8 @@ class LrTooHigh(RuntimeRule):
     def _judge_loss(self, step: int, lr: float) -> None:
         signals = self.signals
         assert signals.start_loss is not None
+        if signals.window_loss > self.options.collapse_loss_factor * signals.start_loss and self._label_sorted():
+            return  # the swing follows the label order (unshuffled-batches), not the learning rate
         if signals.window_loss > self.options.loss_rise_factor * signals.start_loss:
             self.emit(
                 step,
@@ -99,6 +120,12 @@ class LrTooHigh(RuntimeRule):
                 self._evidence(lr, collapsed_batches=len(self.single_class)),
             )
 
+    def _label_sorted(self) -> bool:
+        """Most recent training batches hold one label each (read only when the loss already rose)."""
+        if len(self.single_label) < self.options.lr_window // 2:
+            return False
+        return bool(torch.stack(self.single_label).float().mean() >= 0.5)
+
     def _collapsed(self) -> bool:
         if len(self.single_class) < self.options.lr_window:
             return False
@@ -108,7 +135,7 @@ class LrTooHigh(RuntimeRule):
         self.emit(
             step,
             f"optimizer step {step} changed the weights by {ratio:.3g}x their norm (> {self.ratio_limit:g}"
-            f"{' for pretrained weights' if self.ratio_limit != self.options.update_ratio_high else ''}) at lr={lr:.3g}",
+            f"{_LIMIT_FOR.get(self.ratio_limit_kind, '')}) at lr={lr:.3g}",
             _FIX,
             self._evidence(lr, update_ratio=ratio, update_ratio_threshold=self.ratio_limit),
         )

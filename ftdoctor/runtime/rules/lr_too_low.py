@@ -15,13 +15,14 @@ from typing import Any
 
 from ftdoctor.runtime.events import OptimizerStep, Preflight
 from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
-from ftdoctor.runtime.rules._lr_signals import LrSignals, is_pretrained
+from ftdoctor.runtime.rules._lr_signals import LrSignals, weights_kind
 
 
 @register_runtime_rule
 class LrTooLow(RuntimeRule):
     slug = "lr-too-low"
     explains_findings = frozenset({"prediction-collapse"})
+    needs = ("loss", "optimizer_step")
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -29,7 +30,7 @@ class LrTooLow(RuntimeRule):
         self.ratio_limit = self.options.update_ratio_low_scratch
 
     def on_preflight(self, event: Preflight) -> None:
-        if is_pretrained(event.model):
+        if weights_kind(event) == "pretrained":
             self.ratio_limit = self.options.update_ratio_low
 
     def on_after_step(self, event: OptimizerStep) -> None:

@@ -15,6 +15,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class NonFiniteLossRule(RuntimeRule):
     slug = "non-finite-loss"
+    needs = ("loss",)
 
     def on_non_finite_loss(self, event: NonFiniteLoss) -> None:
         if event.first_module is not None:
@@ -26,7 +27,7 @@ class NonFiniteLossRule(RuntimeRule):
         if event.non_finite_parameters:
             where += f"; non-finite weights: {', '.join(f'`{n}`' for n in event.non_finite_parameters[:5])}"
         self.emit(
-            event.step,
+            event.step + 1,  # the step that loss fed
             f"the training loss is {event.loss} at optimizer step {event.step + 1}: {where}",
             "lower the learning rate, clip gradients (clip_grad_norm_), and check inputs/weights for NaN; "
             "compute probabilities with log_softmax/cross_entropy, not log(softmax)",

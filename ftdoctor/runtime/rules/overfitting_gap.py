@@ -23,6 +23,7 @@ _FIX = (
 @register_runtime_rule
 class OverfittingGap(RuntimeRule):
     slug = "overfitting-gap"
+    needs = ("evaluation",)
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

@@ -20,6 +20,7 @@ _SHOWN = 8
 @register_runtime_rule
 class ParamsNotInOptimizer(RuntimeRule):
     slug = "params-not-in-optimizer"
+    needs = ("optimizer_step",)
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -39,8 +40,10 @@ class ParamsNotInOptimizer(RuntimeRule):
             return
         self.done = True
         in_optimizer = {id(p) for opt in self.preflight.optimizers for g in opt.param_groups for p in g["params"]}
+        modules = self.preflight.modules or {"": self.preflight.model}  # a separate head too
         missing = [
-            (name, p) for name, p in self.preflight.model.named_parameters()
+            (f"{prefix}.{name}" if prefix else name, p)
+            for prefix, module in modules.items() for name, p in module.named_parameters()
             if p.requires_grad and id(p) not in in_optimizer
         ]
         if not missing:

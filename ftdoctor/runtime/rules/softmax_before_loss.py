@@ -48,6 +48,7 @@ SUM_TOLERANCE = 1e-3
 @register_runtime_rule
 class SoftmaxBeforeLoss(RuntimeRule):
     slug = "softmax-before-loss"
+    needs = ("logits",)
 
     #: loss calls all judged at the start of the run ...
     SAMPLE_FIRST = 64

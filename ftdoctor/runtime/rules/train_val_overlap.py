@@ -24,6 +24,7 @@ from ftdoctor.runtime.rules._datasets import DatasetRule
 @register_runtime_rule
 class TrainValOverlap(DatasetRule):
     slug = "train-val-overlap"
+    needs = ()  # judged from the datasets, no core signal
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options or DoctorOptions())

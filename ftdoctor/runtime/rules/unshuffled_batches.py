@@ -35,6 +35,7 @@ from ftdoctor.runtime.rules._labels import LabelHistogram, dataset_histogram, is
 class UnshuffledBatches(DatasetRule):
     slug = "unshuffled-batches"
     explains_findings = frozenset({"lr-too-high", "prediction-collapse", "overfitting-gap"})
+    needs = ("labels",)
 
     #: from batches alone (no dataset), the class shares are estimated only after this many batches
     MIN_BATCHES = 8
