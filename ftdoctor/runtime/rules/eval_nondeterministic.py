@@ -19,6 +19,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class EvalNondeterministic(RuntimeRule):
     slug = "eval-nondeterministic"
+    needs = ("evaluation", "logits")
 
     def on_eval_replay(self, event: EvalReplay) -> None:
         self.done = True  # once, at the first evaluation

@@ -28,6 +28,7 @@ _SHOWN = 6
 @register_runtime_rule
 class HeadNotTrained(RuntimeRule):
     slug = "head-not-trained"
+    needs = ("optimizer_step",)
     explains_findings = frozenset({"params-not-in-optimizer", "lr-too-low", "prediction-collapse"})
 
     def __init__(self, options: Any = None) -> None:

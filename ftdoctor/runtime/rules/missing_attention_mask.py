@@ -23,6 +23,7 @@ from ftdoctor.runtime.rules._checkpoints import pretrained_parts
 @register_runtime_rule
 class MissingAttentionMask(RuntimeRule):
     slug = "missing-attention-mask"
+    needs = ()  # reads the model inputs of the first forwards, no core signal
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

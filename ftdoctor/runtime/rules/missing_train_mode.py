@@ -23,6 +23,7 @@ from ftdoctor.runtime.rules._checkpoints import pretrained_parts
 @register_runtime_rule
 class MissingTrainMode(RuntimeRule):
     slug = "missing-train-mode"
+    needs = ("backward", "optimizer_step")
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -32,6 +33,7 @@ class MissingTrainMode(RuntimeRule):
         self.ever_training: set[str] = set()  # ... at some backpropagated forward
         self.backprops_this_step = 0
         self.steps = 0
+        self.forward_seen = False  # a training forward was observed since the last backward
 
     def on_preflight(self, event: Preflight) -> None:
         self.dropouts = {
@@ -50,8 +52,12 @@ class MissingTrainMode(RuntimeRule):
     def on_forward(self, event: ForwardDone) -> None:
         if event.phase == "train" and event.grad_enabled:
             self.training_now = {name for name, module in self.dropouts.items() if module.training}
+            self.forward_seen = True
 
     def on_backward(self, event: BackwardDone) -> None:
+        if not self.forward_seen:
+            return  # the forward bypassed the module hooks (model.forward(x)): its mode was not seen
+        self.forward_seen = False
         self.ever_training |= self.training_now
         self.backprops_this_step += 1
 

@@ -21,6 +21,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class OptimizerRecreatedInLoop(RuntimeRule):
     slug = "optimizer-recreated-in-loop"
+    needs = ("optimizer_step",)
 
     def on_optimizer_added(self, event: OptimizerAdded) -> None:
         if event.index == 0 or not event.earlier_steps or not event.params or event.shared_params < event.params:

@@ -31,6 +31,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 @register_runtime_rule
 class PredictionCollapse(RuntimeRule):
     slug = "prediction-collapse"
+    needs = ("evaluation", "logits", "labels")
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

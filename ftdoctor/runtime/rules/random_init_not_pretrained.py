@@ -38,6 +38,7 @@ SIZE_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_
 @register_runtime_rule
 class RandomInitNotPretrained(RuntimeRule):
     slug = "random-init-not-pretrained"
+    needs = ()  # reads the model at the pre-flight
     explains_findings = frozenset({"lr-too-low", "prediction-collapse"})
 
     def on_preflight(self, event: Preflight) -> None:

@@ -33,6 +33,7 @@ from ftdoctor.runtime.rules._weight_decay import group_lr, shrinks_linearly
 @register_runtime_rule
 class WeightDecayOutOfRange(RuntimeRule):
     slug = "weight-decay-out-of-range"
+    needs = ("optimizer_step",)
     explains_findings = frozenset({"lr-too-high", "lr-too-low", "exploding-gradients", "non-finite-loss",
                                    "prediction-collapse"})
 
