@@ -183,6 +183,44 @@ class Capture:
         self._undo.append(lambda: setattr(trainer_class, "__init__", original))
 
 
+def watch_top_level_calls(on_call: Callable[[torch.nn.Module], bool]) -> Callable[[], None]:
+    """Report every outermost module call (none of whose callers is a module) made with gradients on,
+    of a module holding trainable parameters, until ``on_call`` returns False; returns the remover.
+
+    Global forward hooks take every module call off torch's fast path, so this is
+    armed for the first training iteration only.
+    """
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+
+    depth = [0]
+    handles: list[Any] = []
+
+    def remove() -> None:
+        while handles:
+            handles.pop().remove()
+
+    def before(module: torch.nn.Module, args: Any) -> None:
+        depth[0] += 1
+        if depth[0] != 1 or not torch.is_grad_enabled():
+            return
+        if not any(param.requires_grad for param in module.parameters()):
+            return
+        keep = True
+        try:
+            keep = on_call(module)
+        except Exception as exc:  # the user's training must go on
+            _warn_internal("watching a module called in training", exc)
+        if not keep:
+            remove()
+
+    def after(module: torch.nn.Module, args: Any, output: Any) -> None:
+        depth[0] = max(0, depth[0] - 1)
+
+    handles.append(register_module_forward_pre_hook(before))
+    handles.append(register_module_forward_hook(after, always_call=True))
+    return remove
+
+
 def optimizer_parameters(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [param for group in optimizer.param_groups for param in group["params"]]
 

@@ -80,6 +80,8 @@ class ScriptSession:
     loop_doctor: "Doctor | None" = None
     #: doctors made by the Trainer callbacks, one per ``train()`` call, in order
     trainer_doctors: list["Doctor"] = field(default_factory=list)
+    #: removers of hooks armed for the first training iteration
+    stop_watching_calls: list[Callable[[], None]] = field(default_factory=list)
 
     def on_optimizer(self, optimizer: "torch.optim.Optimizer") -> None:
         from ftdoctor.runner.capture import find_models, optimizer_parameters
@@ -94,10 +96,24 @@ class ScriptSession:
                 print("ftdoctor: an optimizer was built over parameters of no module; it is not watched", file=sys.stderr)
                 return
             doctor = self.loop_doctor = self._start_doctor(models[0], optimizer)
+            self._watch_first_iteration(doctor)
         else:
             doctor.add_optimizer(optimizer)  # a second optimizer, or one rebuilt each epoch: the same run
         for model in models:
             doctor.watch_module(model)
+
+    def _watch_first_iteration(self, doctor: "Doctor") -> None:
+        """Until the first optimizer step, every module the loop calls with gradients on joins the run
+        (a head beside the encoder left out of every optimizer is then named by params-not-in-optimizer)."""
+        from ftdoctor.runner.capture import unwrap_parallel, watch_top_level_calls
+
+        def on_call(module: "torch.nn.Module") -> bool:
+            if doctor.step or not doctor.attached:
+                return False
+            doctor.watch_module(unwrap_parallel(module))
+            return True
+
+        self.stop_watching_calls.append(watch_top_level_calls(on_call))
 
     def on_first_forward(self, module: "torch.nn.Module") -> None:
         """The script called a model before building any optimizer (a baseline evaluation): watch it now."""
@@ -148,6 +164,8 @@ class ScriptSession:
                 assert outcome.error is not None
                 doctor.record_exception(outcome.error)
             doctor.detach()
+        for stop in self.stop_watching_calls:
+            stop()
         for doctor in self.doctors + self.trainer_doctors:
             doctor.detach()  # also those that saw nothing (a Trainer never trained)
         report = _combine([doctor.report() for doctor in doctors])

@@ -47,6 +47,15 @@ def test_an_unused_head_is_caught_wherever_it_sits(tmp_path: Path, head: str) ->
     assert result.exit_code == 1
 
 
+@pytest.mark.parametrize("head", PLACEMENTS)
+def test_a_head_left_out_of_the_optimizer_is_caught_wherever_it_sits(tmp_path: Path, head: str) -> None:
+    result, report = run(tmp_path, SCRIPTS / "split_head.py", "--head", head, "--mistake", "head-not-in-optimizer")
+    finding = next(f for f in report["findings"] if f["rule"] == "params-not-in-optimizer")
+    assert finding["step"] == 0 and sorted(p.rsplit(".", 1)[-1] for p in finding["evidence"]["parameters"]) == [
+        "bias", "weight"]
+    assert result.exit_code == 1
+
+
 def test_labels_that_never_pass_through_the_model_are_read_from_the_loss(tmp_path: Path) -> None:
     result, report = run(tmp_path, SCRIPTS / "labels_outside_model.py")
     assert report["verdict"] == "healthy" and report["coverage"]["observed"]["labels"]
