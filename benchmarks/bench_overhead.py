@@ -1,7 +1,7 @@
 """What the runtime doctor costs: the same fine-tune with and without it, interleaved in one process.
 
-    /work/venv/bin/python benchmarks/bench_overhead.py                 # tiny BERT and MiniLM
-    /work/venv/bin/python benchmarks/bench_overhead.py --model tiny --steps 300 --rounds 5
+    python benchmarks/bench_overhead.py                 # tiny BERT and MiniLM
+    python benchmarks/bench_overhead.py --model tiny --steps 300 --rounds 5
 
 Each round runs the same fine-tune (same initial weights, same batches) once per
 mode — ``off`` (no doctor), ``default`` (``ftdoctor.watch`` with default options)

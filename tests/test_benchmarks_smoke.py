@@ -58,7 +58,7 @@ DSLINTER_OUTPUT = json.dumps([
 ])
 
 FTDOCTOR_OUTPUT = json.dumps({
-    "tool": "ftdoctor", "version": "0.1.0", "mode": "check", "files_checked": 1,
+    "tool": "ftdoctor", "version": "0.2.0", "mode": "check", "files_checked": 1,
     "findings": [
         {"rule": "missing-zero-grad", "code": "FTD101", "severity": "error", "message": "m", "fix": "f",
          "path": "c/bad_a.py", "line": 16, "column": 9, "end_line": 16, "end_column": 24},

@@ -128,7 +128,7 @@ def test_check_report_validates_and_carries_rule_metadata() -> None:
     document = json.loads(render(check_report(), "sarif"))
     validate(document)
     driver = document["runs"][0]["tool"]["driver"]
-    assert (driver["name"], driver["version"]) == ("ftdoctor", "0.1.0")
+    assert (driver["name"], driver["version"]) == ("ftdoctor", "0.2.0")
     assert driver["informationUri"].startswith("https://")
     static_docs = [doc for doc in load_catalogue().values() if "static" in doc.kinds]
     assert [r["id"] for r in driver["rules"]] == [doc.code for doc in static_docs]
