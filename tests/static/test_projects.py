@@ -33,6 +33,16 @@ CASES = {
     "driver_trainer": ("missing-no-grad-eval", "run.py"),  # a driver loop around another module's function
     "eval_elsewhere": ("missing-train-after-eval", "train.py"),  # evaluation in a module beside the script
     "model_elsewhere": ("missing-eval-mode", "main.py"),  # a model class of another module, with or without dropout
+    # issue 8's rules; "proof in one file" marks a rule whose facts the engine does not carry across modules yet
+    "test_split_trainer": ("test-split-selection", "train.py"),  # proof in one file: data.py tokenises
+    "mask_pooling_in_model": ("missing-attention-mask", "model.py"),  # proof in one file: train.py pads
+    "tuple_unpack_in_model": ("model-output-tuple-unpack", "model.py"),  # proof in one file: train.py trains it
+    "metric_in_evaluate": ("metric-args-swapped", "evaluate.py"),  # proof in one file: train.py calls it
+    "best_state_step_elsewhere": ("best-state-by-reference", "train.py"),  # model.py builds, engine.py trains
+    "optimizer_step_elsewhere": ("optimizer-recreated-in-loop", "train.py"),  # engine.py steps the optimizer
+    "bool_flag_in_config": ("argparse-type-bool", "config.py"),  # proof in one file: train.py reads the options
+    "param_groups_in_optim": ("unknown-param-group-key", "optim.py"),  # proof in one file: train.py steps it
+    "label_map_in_data": ("unstable-label-map", "data.py"),  # proof in one file: train.py saves the map
 }
 
 
