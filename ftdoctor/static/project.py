@@ -75,6 +75,7 @@ class Returned:
     checkpoint: str | None = None
     keeps_order: bool | None = None  # loaders: iterates its dataset in order (no shuffle, no sampler)
     line: int = 0
+    built: str | None = None  # models: how (ValueInfo.via): from_pretrained, config, peft (adapters in place) ...
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,10 @@ class _Summarizer:
                 continue
             ordered = keeps_order(module, info.call) if info.kind == "dataloader" and info.call is not None else None
             checkpoint = info.checkpoint if isinstance(info.checkpoint, str) else None
-            return Returned(info.kind, info.class_name, info.pretrained, info.is_head, checkpoint, ordered, node.lineno)
+            built = info.via if info.kind == "model" else None
+            return Returned(
+                info.kind, info.class_name, info.pretrained, info.is_head, checkpoint, ordered, node.lineno, built
+            )
         return None
 
     def _effects(self, function: "Scope", decorated_off: bool) -> tuple[Effect, ...]:

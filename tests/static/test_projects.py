@@ -210,6 +210,29 @@ def test_projects_are_picklable_before_use() -> None:
     assert projects.in_this_process() is projects
 
 
+@pytest.mark.parametrize(("built", "wrap", "fires"), [
+    ("peft", "get_peft_model(model, LoraConfig(r=8))", False),  # adapters: 2e-4 is a usual LoRA rate
+    ("from_pretrained", "model", True),  # every weight trains: 2e-4 is too high
+])
+def test_a_model_built_in_another_module_says_whether_adapters_train_it(
+    tmp_path: Path, built: str, wrap: str, fires: bool
+) -> None:
+    """lr-out-of-range judges the rate by what the helper of model.py returns, not by train.py's imports."""
+    model_py = (
+        "from peft import LoraConfig, get_peft_model\nfrom transformers import AutoModelForSequenceClassification\n"
+        "def build():\n    model = AutoModelForSequenceClassification.from_pretrained('bert-base-uncased', num_labels=2)\n"
+        f"    return {wrap}\n"
+    )
+    assert summarize(model_py, "model.py").functions["build"].returns.built == built
+    root = write(tmp_path, {"pyproject.toml": "", "model.py": model_py, "train.py": (
+        "from transformers import AutoTokenizer, Trainer, TrainingArguments\nfrom model import build\n"
+        "def main(ds):\n    tokenizer = AutoTokenizer.from_pretrained('bert-base-uncased')\n"
+        "    args = TrainingArguments('out', learning_rate=2e-4)\n"
+        "    Trainer(model=build(), args=args, train_dataset=ds, tokenizer=tokenizer).train()\n"
+    )})
+    assert [f.rule for f in check(root, "train.py") if f.rule == "lr-out-of-range"] == ["lr-out-of-range"] * fires
+
+
 def test_a_function_training_through_a_framework_is_marked() -> None:
     summary = summarize(
         "import lightning as L\nfrom transformers import Trainer\n"
