@@ -76,6 +76,7 @@ class Returned:
     keeps_order: bool | None = None  # loaders: iterates its dataset in order (no shuffle, no sampler)
     line: int = 0
     built: str | None = None  # models: how (ValueInfo.via): from_pretrained, config, peft (adapters in place) ...
+    per_call: bool = False  # a new object on every call: constructed unconditionally by the function's only return
 
 
 @dataclass(frozen=True)
@@ -208,9 +209,28 @@ class _Summarizer:
             checkpoint = info.checkpoint if isinstance(info.checkpoint, str) else None
             built = info.via if info.kind == "model" else None
             return Returned(
-                info.kind, info.class_name, info.pretrained, info.is_head, checkpoint, ordered, node.lineno, built
+                info.kind, info.class_name, info.pretrained, info.is_head, checkpoint, ordered, node.lineno, built,
+                self._built_per_call(function, info.call),
             )
         return None
+
+    def _built_per_call(self, function: "Scope", construction: ast.Call | None) -> bool:
+        """The function's only return gives an object its own body constructs on every call: no cache around it
+        (a decorator, ``global``/``nonlocal``, an ``if``/``try``/loop between the construction and the body)."""
+        module, node = self.module, function.node
+        if construction is None or function.is_method or function.decorators or module.scope_of(construction) is not function:
+            return False
+        if any(isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(node)):
+            return False
+        if sum(module.scope_of(r) is function for r in module.nodes(ast.Return)) != 1:
+            return False
+        for ancestor in module.ancestors(construction):
+            if ancestor is node:
+                return True
+            if isinstance(ancestor, (ast.If, ast.Try, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith,
+                                     ast.IfExp, ast.BoolOp, ast.Lambda, ast.comprehension)):
+                return False
+        return False
 
     def _effects(self, function: "Scope", decorated_off: bool) -> tuple[Effect, ...]:
         from ftdoctor.static.analysis_flow import ACCUMULATE, statement_events

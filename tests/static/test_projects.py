@@ -234,6 +234,31 @@ def test_a_model_built_in_another_module_says_whether_adapters_train_it(
     assert [f.rule for f in check(root, "train.py") if f.rule == "lr-out-of-range"] == ["lr-out-of-range"] * fires
 
 
+_CACHED_OPTIMIZER = (
+    "import torch\n_optimizer = None\n"
+    "def build_optimizer(model):\n    global _optimizer\n    if _optimizer is None:\n"
+    "        _optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)\n    return _optimizer\n"
+)
+
+
+@pytest.mark.parametrize(("optim_py", "per_call"), [
+    ("import torch\ndef build_optimizer(model):\n    return torch.optim.AdamW(model.parameters(), lr=2e-5)\n", True),
+    (_CACHED_OPTIMIZER, False),  # the same optimizer every call: building it in the loop restarts nothing
+])
+def test_an_optimizer_helper_of_another_module_says_whether_each_call_builds_a_new_one(
+    tmp_path: Path, optim_py: str, per_call: bool
+) -> None:
+    assert summarize(optim_py, "optim.py").functions["build_optimizer"].returns.per_call is per_call
+    root = write(tmp_path, {"pyproject.toml": "", "optim.py": optim_py, "train.py": (
+        "from optim import build_optimizer\n"
+        "def main(model, loader, epochs):\n    for _ in range(epochs):\n        optimizer = build_optimizer(model)\n"
+        "        for batch in loader:\n            optimizer.zero_grad()\n            model(**batch).loss.backward()\n"
+        "            optimizer.step()\n"
+    )})
+    found = [f.rule for f in check(root, "train.py") if f.rule == "optimizer-recreated-in-loop"]
+    assert found == ["optimizer-recreated-in-loop"] * per_call
+
+
 def test_a_function_training_through_a_framework_is_marked() -> None:
     summary = summarize(
         "import lightning as L\nfrom transformers import Trainer\n"
