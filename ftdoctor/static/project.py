@@ -77,6 +77,7 @@ class Returned:
     line: int = 0
     built: str | None = None  # models: how (ValueInfo.via): from_pretrained, config, peft (adapters in place) ...
     per_call: bool = False  # a new object on every call: constructed unconditionally by the function's only return
+    library: bool = False  # models: a transformers model (or its peft wrapper) returning the library's ModelOutput
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ class _Summarizer:
 
     def _returns(self, function: "Scope") -> Returned | None:
         from ftdoctor.static.loaders import keeps_order
+        from ftdoctor.static.modelfacts import is_library_model, output_type_kept
 
         module = self.module
         for node in module.nodes(ast.Return):
@@ -208,9 +210,10 @@ class _Summarizer:
             ordered = keeps_order(module, info.call) if info.kind == "dataloader" and info.call is not None else None
             checkpoint = info.checkpoint if isinstance(info.checkpoint, str) else None
             built = info.via if info.kind == "model" else None
+            library = info.kind == "model" and is_library_model(module, info) and output_type_kept(module, info)
             return Returned(
                 info.kind, info.class_name, info.pretrained, info.is_head, checkpoint, ordered, node.lineno, built,
-                self._built_per_call(function, info.call),
+                self._built_per_call(function, info.call), library,
             )
         return None
 

@@ -259,6 +259,20 @@ def test_an_optimizer_helper_of_another_module_says_whether_each_call_builds_a_n
     assert found == ["optimizer-recreated-in-loop"] * per_call
 
 
+def test_a_model_helper_says_whether_it_returns_the_library_s_model_output() -> None:
+    summary = summarize(
+        "from peft import LoraConfig, get_peft_model\nfrom transformers import AutoModel\nimport torch.nn as nn\n"
+        "class Mine(nn.Module):\n    pass\n"
+        "def plain():\n    return AutoModel.from_pretrained('bert-base-uncased')\n"
+        "def adapted():\n    return get_peft_model(AutoModel.from_pretrained('bert-base-uncased'), LoraConfig(r=8))\n"
+        "def tuples():\n    return AutoModel.from_pretrained('bert-base-uncased', return_dict=False)\n"
+        "def mine():\n    return Mine()\n",
+        "m.py",
+    )
+    library = {name: summary.functions[name].returns.library for name in ("plain", "adapted", "tuples", "mine")}
+    assert library == {"plain": True, "adapted": True, "tuples": False, "mine": False}
+
+
 def test_a_function_training_through_a_framework_is_marked() -> None:
     summary = summarize(
         "import lightning as L\nfrom transformers import Trainer\n"
