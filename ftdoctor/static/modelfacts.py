@@ -81,6 +81,20 @@ def is_library_model(module: "ModuleModel", info: "ValueInfo", _depth: int = 0) 
     return qualname.startswith("transformers.")
 
 
+#: arguments of a task model's construction that size or name a new head
+_NEW_HEAD_ARGUMENTS = ("num_labels", "id2label", "label2id")
+
+
+def has_new_head(info: "ValueInfo") -> bool:
+    """A transformers model whose task head is created here: random weights from a config, label arguments, or a
+    pretraining checkpoint (that has no head for the task)."""
+    if info.via in ("from_config", "config"):
+        return True
+    if any(info.argument(name) is not None for name in _NEW_HEAD_ARGUMENTS):
+        return True
+    return checkpoints.lookup(checkpoint_name(info)) is not None
+
+
 def output_type_kept(module: "ModuleModel", info: "ValueInfo") -> bool:
     """The construction leaves the forward's output type at the library default (a ModelOutput): no
     ``return_dict`` (or ``**kwargs`` that may carry it) for the model, the model a peft wrapper holds, or a

@@ -78,6 +78,7 @@ class Returned:
     built: str | None = None  # models: how (ValueInfo.via): from_pretrained, config, peft (adapters in place) ...
     per_call: bool = False  # a new object on every call: constructed unconditionally by the function's only return
     library: bool = False  # models: a transformers model (or its peft wrapper) returning the library's ModelOutput
+    new_head: bool = False  # models: a transformers task model whose head is created here (has_new_head)
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ class _Summarizer:
 
     def _returns(self, function: "Scope") -> Returned | None:
         from ftdoctor.static.loaders import keeps_order
-        from ftdoctor.static.modelfacts import is_library_model, output_type_kept
+        from ftdoctor.static.modelfacts import has_new_head, is_library_model, output_type_kept
 
         module = self.module
         for node in module.nodes(ast.Return):
@@ -211,9 +212,12 @@ class _Summarizer:
             checkpoint = info.checkpoint if isinstance(info.checkpoint, str) else None
             built = info.via if info.kind == "model" else None
             library = info.kind == "model" and is_library_model(module, info) and output_type_kept(module, info)
+            loaded = info.kind == "model" and info.via in ("from_pretrained", "from_config", "config")
+            new_head = loaded and has_new_head(info)
             return Returned(
                 info.kind, info.class_name, info.pretrained, info.is_head, checkpoint, ordered, node.lineno, built,
                 self._built_per_call(function, info.call), library,
+                new_head,
             )
         return None
 
@@ -221,7 +225,9 @@ class _Summarizer:
         """The function's only return gives an object its own body constructs on every call: no cache around it
         (a decorator, ``global``/``nonlocal``, an ``if``/``try``/loop between the construction and the body)."""
         module, node = self.module, function.node
-        if construction is None or function.is_method or function.decorators or module.scope_of(construction) is not function:
+        if construction is None or function.is_method or function.decorators:
+            return False
+        if module.scope_of(construction) is not function:
             return False
         if any(isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(node)):
             return False

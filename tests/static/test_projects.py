@@ -275,6 +275,16 @@ def test_a_model_helper_says_whether_it_returns_the_library_s_model_output() -> 
     assert library == {"plain": True, "adapted": True, "tuples": False, "mine": False}
 
 
+def test_a_model_helper_says_whether_the_task_head_is_new() -> None:
+    summary = summarize(
+        "from transformers import AutoModelForSequenceClassification as Cls\n"
+        "def fresh(n):\n    return Cls.from_pretrained('bert-base-uncased', num_labels=n)\n"
+        "def finetuned(path):\n    return Cls.from_pretrained(path)\n",  # its head was trained and saved there
+        "m.py",
+    )
+    assert [summary.functions[name].returns.new_head for name in ("fresh", "finetuned")] == [True, False]
+
+
 def test_a_function_training_through_a_framework_is_marked() -> None:
     summary = summarize(
         "import lightning as L\nfrom transformers import Trainer\n"
