@@ -40,6 +40,7 @@ CASES = {
     "peft_head_in_model": ("head-not-trained", "model.py"),  # proof in one file: train.py's Trainer trains it
     "padded_ids_model_elsewhere": ("missing-attention-mask", "train.py"),  # model.py loads the transformers model
     "encoder_elsewhere": ("model-output-tuple-unpack", "model.py"),  # encoders.py loads the encoder model.py unpacks
+    "peft_model_elsewhere": ("head-not-trained", "train.py"),  # model.py loads the classifier train.py wraps in LoRA
     "metric_in_evaluate": ("metric-args-swapped", "evaluate.py"),  # proof in one file: train.py calls it
     "best_state_step_elsewhere": ("best-state-by-reference", "train.py"),  # model.py builds, engine.py trains
     "optimizer_step_elsewhere": ("optimizer-recreated-in-loop", "train.py"),  # engine.py steps the optimizer
