@@ -5,8 +5,9 @@ Real training code is split across files: the seed is set in the entry module, t
 module asks its :class:`ModuleContext` about every name it imports from the project:
 
 * :meth:`ModuleContext.function` — the :class:`FunctionSummary` of an imported project function: what it
-  returns (a model, optimizer, scheduler, loader and whether it keeps order, dataset, tokenizer) and what it
-  does with its arguments (forward, backward, step, zero_grad, train/eval switches, calls nobody can see
+  returns (a model — how it was built, whether it is a transformers model with the library's output and a
+  new head —, optimizer, scheduler, loader and whether it keeps order, dataset, tokenizer; whether each call
+  builds a new one) and what it does with its arguments (forward, backward, step, zero_grad, train/eval switches, calls nobody can see
   into), whether it seeds and whether it trains through a framework that owns the loop (Trainer, Lightning);
 * :meth:`ModuleContext.value` — what a call of an imported function or class evaluates to;
 * :meth:`ModuleContext.seeded_elsewhere` — an imported function the module calls seeds, or a project
