@@ -66,7 +66,11 @@ def is_transformers_head_model(info: "ValueInfo") -> bool:
 
 
 def is_library_model(module: "ModuleModel", info: "ValueInfo", _depth: int = 0) -> bool:
-    """A transformers model (or a peft wrapper of one) whose ``forward`` is the library's, not a custom module's."""
+    """A transformers model (or a peft wrapper of one) whose ``forward`` is the library's, not a custom module's;
+    one that another project module builds, when its summary says so (:attr:`Returned.library`)."""
+    if info.kind == "model" and info.via == "project":
+        returned = module.project.returned(info.qualname) if module.project is not None else None
+        return returned is not None and returned.library
     if info.kind != "model" or info.via not in _LOADED_VIA or info.local_class:
         return False
     qualname = info.qualname or ""
@@ -75,6 +79,32 @@ def is_library_model(module: "ModuleModel", info: "ValueInfo", _depth: int = 0) 
         inner = module.value_of(base) if base is not None and _depth < 3 else None
         return inner is not None and is_library_model(module, inner, _depth + 1)
     return qualname.startswith("transformers.")
+
+
+#: arguments of a task model's construction that size or name a new head
+_NEW_HEAD_ARGUMENTS = ("num_labels", "id2label", "label2id")
+
+
+def has_new_head(info: "ValueInfo") -> bool:
+    """A transformers model whose task head is created here: random weights from a config, label arguments, or a
+    pretraining checkpoint (that has no head for the task)."""
+    if info.via in ("from_config", "config"):
+        return True
+    if any(info.argument(name) is not None for name in _NEW_HEAD_ARGUMENTS):
+        return True
+    return checkpoints.lookup(checkpoint_name(info)) is not None
+
+
+def output_type_kept(module: "ModuleModel", info: "ValueInfo") -> bool:
+    """The construction leaves the forward's output type at the library default (a ModelOutput): no
+    ``return_dict`` (or ``**kwargs`` that may carry it) for the model, the model a peft wrapper holds, or a
+    config built in the call."""
+    while (info.qualname or "").startswith("peft.") and info.call is not None:  # judge the transformers model inside
+        info = module.value_of(keyword(info.call, "model", 0))  # type: ignore[arg-type]
+    if info.call is not None and any(kw.arg in ("return_dict", None) for kw in info.call.keywords):
+        return False
+    config = keyword(info.call, "config") if info.call is not None else None
+    return config is None or not isinstance(config, ast.Call) or all(kw.arg != "return_dict" for kw in config.keywords)
 
 
 def output_fields(info: "ValueInfo", call: ast.Call) -> tuple[str, ...] | None:

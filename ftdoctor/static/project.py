@@ -5,8 +5,9 @@ Real training code is split across files: the seed is set in the entry module, t
 module asks its :class:`ModuleContext` about every name it imports from the project:
 
 * :meth:`ModuleContext.function` — the :class:`FunctionSummary` of an imported project function: what it
-  returns (a model, optimizer, scheduler, loader and whether it keeps order, dataset, tokenizer) and what it
-  does with its arguments (forward, backward, step, zero_grad, train/eval switches, calls nobody can see
+  returns (a model — how it was built, whether it is a transformers model with the library's output and a
+  new head —, optimizer, scheduler, loader and whether it keeps order, dataset, tokenizer; whether each call
+  builds a new one) and what it does with its arguments (forward, backward, step, zero_grad, train/eval switches, calls nobody can see
   into), whether it seeds and whether it trains through a framework that owns the loop (Trainer, Lightning);
 * :meth:`ModuleContext.value` — what a call of an imported function or class evaluates to;
 * :meth:`ModuleContext.seeded_elsewhere` — an imported function the module calls seeds, or a project
@@ -75,6 +76,10 @@ class Returned:
     checkpoint: str | None = None
     keeps_order: bool | None = None  # loaders: iterates its dataset in order (no shuffle, no sampler)
     line: int = 0
+    built: str | None = None  # models: how (ValueInfo.via): from_pretrained, config, peft (adapters in place) ...
+    per_call: bool = False  # a new object on every call: constructed unconditionally by the function's only return
+    library: bool = False  # models: a transformers model (or its peft wrapper) returning the library's ModelOutput
+    new_head: bool = False  # models: a transformers task model whose head is created here (has_new_head)
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,7 @@ class _Summarizer:
 
     def _returns(self, function: "Scope") -> Returned | None:
         from ftdoctor.static.loaders import keeps_order
+        from ftdoctor.static.modelfacts import has_new_head, is_library_model, output_type_kept
 
         module = self.module
         for node in module.nodes(ast.Return):
@@ -205,8 +211,36 @@ class _Summarizer:
                 continue
             ordered = keeps_order(module, info.call) if info.kind == "dataloader" and info.call is not None else None
             checkpoint = info.checkpoint if isinstance(info.checkpoint, str) else None
-            return Returned(info.kind, info.class_name, info.pretrained, info.is_head, checkpoint, ordered, node.lineno)
+            built = info.via if info.kind == "model" else None
+            library = info.kind == "model" and is_library_model(module, info) and output_type_kept(module, info)
+            loaded = info.kind == "model" and info.via in ("from_pretrained", "from_config", "config")
+            new_head = loaded and has_new_head(info)
+            return Returned(
+                info.kind, info.class_name, info.pretrained, info.is_head, checkpoint, ordered, node.lineno, built,
+                self._built_per_call(function, info.call), library,
+                new_head,
+            )
         return None
+
+    def _built_per_call(self, function: "Scope", construction: ast.Call | None) -> bool:
+        """The function's only return gives an object its own body constructs on every call: no cache around it
+        (a decorator, ``global``/``nonlocal``, an ``if``/``try``/loop between the construction and the body)."""
+        module, node = self.module, function.node
+        if construction is None or function.is_method or function.decorators:
+            return False
+        if module.scope_of(construction) is not function:
+            return False
+        if any(isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(node)):
+            return False
+        if sum(module.scope_of(r) is function for r in module.nodes(ast.Return)) != 1:
+            return False
+        for ancestor in module.ancestors(construction):
+            if ancestor is node:
+                return True
+            if isinstance(ancestor, (ast.If, ast.Try, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith,
+                                     ast.IfExp, ast.BoolOp, ast.Lambda, ast.comprehension)):
+                return False
+        return False
 
     def _effects(self, function: "Scope", decorated_off: bool) -> tuple[Effect, ...]:
         from ftdoctor.static.analysis_flow import ACCUMULATE, statement_events

@@ -33,6 +33,20 @@ CASES = {
     "driver_trainer": ("missing-no-grad-eval", "run.py"),  # a driver loop around another module's function
     "eval_elsewhere": ("missing-train-after-eval", "train.py"),  # evaluation in a module beside the script
     "model_elsewhere": ("missing-eval-mode", "main.py"),  # a model class of another module, with or without dropout
+    # issue 8's rules; "proof in one file" marks a rule whose facts the engine does not carry across modules yet
+    "test_split_trainer": ("test-split-selection", "train.py"),  # proof in one file: data.py tokenises
+    "mask_pooling_in_model": ("missing-attention-mask", "model.py"),  # proof in one file: train.py pads
+    "tuple_unpack_in_model": ("model-output-tuple-unpack", "model.py"),  # proof in one file: train.py trains it
+    "peft_head_in_model": ("head-not-trained", "model.py"),  # proof in one file: train.py's Trainer trains it
+    "padded_ids_model_elsewhere": ("missing-attention-mask", "train.py"),  # model.py loads the transformers model
+    "encoder_elsewhere": ("model-output-tuple-unpack", "model.py"),  # encoders.py loads the encoder model.py unpacks
+    "peft_model_elsewhere": ("head-not-trained", "train.py"),  # model.py loads the classifier train.py wraps in LoRA
+    "metric_in_evaluate": ("metric-args-swapped", "evaluate.py"),  # proof in one file: train.py calls it
+    "best_state_step_elsewhere": ("best-state-by-reference", "train.py"),  # model.py builds, engine.py trains
+    "optimizer_step_elsewhere": ("optimizer-recreated-in-loop", "train.py"),  # engine.py steps the optimizer
+    "bool_flag_in_config": ("argparse-type-bool", "config.py"),  # proof in one file: train.py reads the options
+    "param_groups_in_optim": ("unknown-param-group-key", "optim.py"),  # proof in one file: train.py steps it
+    "label_map_in_data": ("unstable-label-map", "data.py"),  # proof in one file: train.py saves the map
 }
 
 
@@ -198,6 +212,78 @@ def test_projects_are_picklable_before_use() -> None:
 
     projects = pickle.loads(pickle.dumps(Projects(cache=False)))
     assert projects.in_this_process() is projects
+
+
+@pytest.mark.parametrize(("built", "wrap", "fires"), [
+    ("peft", "get_peft_model(model, LoraConfig(r=8))", False),  # adapters: 2e-4 is a usual LoRA rate
+    ("from_pretrained", "model", True),  # every weight trains: 2e-4 is too high
+])
+def test_a_model_built_in_another_module_says_whether_adapters_train_it(
+    tmp_path: Path, built: str, wrap: str, fires: bool
+) -> None:
+    """lr-out-of-range judges the rate by what the helper of model.py returns, not by train.py's imports."""
+    model_py = (
+        "from peft import LoraConfig, get_peft_model\nfrom transformers import AutoModelForSequenceClassification\n"
+        "def build():\n    model = AutoModelForSequenceClassification.from_pretrained('bert-base-uncased', num_labels=2)\n"
+        f"    return {wrap}\n"
+    )
+    assert summarize(model_py, "model.py").functions["build"].returns.built == built
+    root = write(tmp_path, {"pyproject.toml": "", "model.py": model_py, "train.py": (
+        "from transformers import AutoTokenizer, Trainer, TrainingArguments\nfrom model import build\n"
+        "def main(ds):\n    tokenizer = AutoTokenizer.from_pretrained('bert-base-uncased')\n"
+        "    args = TrainingArguments('out', learning_rate=2e-4)\n"
+        "    Trainer(model=build(), args=args, train_dataset=ds, tokenizer=tokenizer).train()\n"
+    )})
+    assert [f.rule for f in check(root, "train.py") if f.rule == "lr-out-of-range"] == ["lr-out-of-range"] * fires
+
+
+_CACHED_OPTIMIZER = (
+    "import torch\n_optimizer = None\n"
+    "def build_optimizer(model):\n    global _optimizer\n    if _optimizer is None:\n"
+    "        _optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)\n    return _optimizer\n"
+)
+
+
+@pytest.mark.parametrize(("optim_py", "per_call"), [
+    ("import torch\ndef build_optimizer(model):\n    return torch.optim.AdamW(model.parameters(), lr=2e-5)\n", True),
+    (_CACHED_OPTIMIZER, False),  # the same optimizer every call: building it in the loop restarts nothing
+])
+def test_an_optimizer_helper_of_another_module_says_whether_each_call_builds_a_new_one(
+    tmp_path: Path, optim_py: str, per_call: bool
+) -> None:
+    assert summarize(optim_py, "optim.py").functions["build_optimizer"].returns.per_call is per_call
+    root = write(tmp_path, {"pyproject.toml": "", "optim.py": optim_py, "train.py": (
+        "from optim import build_optimizer\n"
+        "def main(model, loader, epochs):\n    for _ in range(epochs):\n        optimizer = build_optimizer(model)\n"
+        "        for batch in loader:\n            optimizer.zero_grad()\n            model(**batch).loss.backward()\n"
+        "            optimizer.step()\n"
+    )})
+    found = [f.rule for f in check(root, "train.py") if f.rule == "optimizer-recreated-in-loop"]
+    assert found == ["optimizer-recreated-in-loop"] * per_call
+
+
+def test_a_model_helper_says_whether_it_returns_the_library_s_model_output() -> None:
+    summary = summarize(
+        "from peft import LoraConfig, get_peft_model\nfrom transformers import AutoModel\nimport torch.nn as nn\n"
+        "class Mine(nn.Module):\n    pass\n"
+        "def plain():\n    return AutoModel.from_pretrained('bert-base-uncased')\n"
+        "def adapted():\n    return get_peft_model(AutoModel.from_pretrained('bert-base-uncased'), LoraConfig(r=8))\n"
+        "def tuples():\n    return AutoModel.from_pretrained('bert-base-uncased', return_dict=False)\n"
+        "def mine():\n    return Mine()\n",
+        "m.py",
+    )
+    library = {name: summary.functions[name].returns.library for name in ("plain", "adapted", "tuples", "mine")}
+    assert library == {"plain": True, "adapted": True, "tuples": False, "mine": False}
+
+
+def test_a_model_helper_says_whether_the_task_head_is_new() -> None:
+    summary = summarize(
+        "from transformers import AutoModelForSequenceClassification as Cls\n"
+        "def fresh(n):\n    return Cls.from_pretrained('bert-base-uncased', num_labels=n)\n"
+        "def finetuned(path):\n    return Cls.from_pretrained(path)\n",  # its head was trained and saved there
+        "m.py",
+    )
+    assert [summary.functions[name].returns.new_head for name in ("fresh", "finetuned")] == [True, False]
 
 
 def test_a_function_training_through_a_framework_is_marked() -> None:

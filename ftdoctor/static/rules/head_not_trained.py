@@ -16,18 +16,16 @@ import re
 from typing import Iterator
 
 from ftdoctor.findings import Finding
-from ftdoctor.static import checkpoints
 from ftdoctor.static.analysis_values import ValueInfo
 from ftdoctor.static.constants import producers
 from ftdoctor.static.model import ModuleModel, call_name, keyword
-from ftdoctor.static.modelfacts import checkpoint_name, describe
+from ftdoctor.static.modelfacts import describe, has_new_head
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 #: task-model class suffix -> the peft task type that trains its head
 _TASKS = {"ForSequenceClassification": "SEQ_CLS", "ForTokenClassification": "TOKEN_CLS",
           "ForQuestionAnswering": "QUESTION_ANS"}
 _TASK_CLASS = re.compile(r"(" + "|".join(_TASKS) + r")$")
-_NEW_HEAD_ARGUMENTS = ("num_labels", "id2label", "label2id")
 #: config fields that make peft train the head
 _HEAD_FIELDS = ("task_type", "modules_to_save")
 
@@ -46,8 +44,8 @@ class HeadNotTrained(StaticRule):
             if model_expr is None or config_expr is None:
                 continue
             model = module.value_of(model_expr)
-            task = _task_of(model)
-            if task is None or not _new_head(model):
+            task = _task_of(module, model)
+            if task is None:
                 continue
             config = _peft_config_call(module, config_expr)
             if config is None:
@@ -62,22 +60,19 @@ class HeadNotTrained(StaticRule):
             )
 
 
-def _task_of(model: ValueInfo) -> str | None:
-    if model.kind != "model" or model.via not in ("from_pretrained", "from_config", "config"):
+def _task_of(module: ModuleModel, model: ValueInfo) -> str | None:
+    """The peft task type of a transformers task model with a new head (built here, or by another project module
+    whose summary says so)."""
+    if model.kind == "model" and model.via == "project":
+        returned = module.project.returned(model.qualname) if module.project is not None else None
+        if returned is None or not returned.library or not returned.new_head:
+            return None
+    elif model.kind != "model" or model.via not in ("from_pretrained", "from_config", "config"):
         return None
-    if not (model.qualname or "").startswith("transformers.") or model.local_class:
+    elif not (model.qualname or "").startswith("transformers.") or model.local_class or not has_new_head(model):
         return None
     match = _TASK_CLASS.search(model.class_name or "")
     return _TASKS[match.group(1)] if match else None
-
-
-def _new_head(model: ValueInfo) -> bool:
-    """The head is created here: random weights from a config, label arguments, or a pretraining checkpoint."""
-    if model.via in ("from_config", "config"):
-        return True
-    if any(model.argument(name) is not None for name in _NEW_HEAD_ARGUMENTS):
-        return True
-    return checkpoints.lookup(checkpoint_name(model)) is not None
 
 
 def _peft_config_call(module: ModuleModel, config: ast.expr) -> ast.Call | None:

@@ -209,6 +209,8 @@ def _model_kind(module: ModuleModel, owner: ast.expr) -> str | None:
         return None
     if info.via == "peft":
         return _peft_family(module, info.call)
+    if info.via == "project":
+        return _project_model_kind(module, info.qualname)
     for call in module.calls():  # the model handed to get_peft_model elsewhere has the adapters in place
         wrapper = _PEFT_WRAPPERS.get(_callee_name(call))
         wrapped = keyword(call, *wrapper[0]) if wrapper else None
@@ -217,6 +219,15 @@ def _model_kind(module: ModuleModel, owner: ast.expr) -> str | None:
     if info.via in ("from_pretrained", "config", "from_config"):
         return "full"
     return None  # a class of this file, a PeftModel loaded from disk ...: cannot tell
+
+
+def _project_model_kind(module: ModuleModel, helper: str | None) -> str | None:
+    """A model another project module builds: PEFT (its config is out of sight) or full, as its summary says."""
+    returned = module.project.returned(helper) if module.project is not None else None
+    built = returned.built if returned is not None else None
+    if built == "peft":
+        return "peft"
+    return "full" if built in ("from_pretrained", "config", "from_config") else None
 
 
 def _peft_family(module: ModuleModel, wrapper: ast.Call) -> str:

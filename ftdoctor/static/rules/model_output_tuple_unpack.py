@@ -19,8 +19,8 @@ from typing import Iterator
 from ftdoctor.findings import Finding
 from ftdoctor.static.analysis_values import ValueInfo
 from ftdoctor.static.constants import producers
-from ftdoctor.static.model import ModuleModel, keyword
-from ftdoctor.static.modelfacts import describe, is_library_model, output_fields
+from ftdoctor.static.model import ModuleModel
+from ftdoctor.static.modelfacts import describe, is_library_model, output_fields, output_type_kept
 from ftdoctor.static.rule import StaticRule, register_static_rule
 
 #: dependency files that may pin the transformers version
@@ -118,14 +118,7 @@ def _data_only(module: ModuleModel, mapping: ast.expr) -> bool:
 
 
 def _library_model(module: ModuleModel, info: ValueInfo) -> bool:
-    if not is_library_model(module, info):
-        return False
-    while (info.qualname or "").startswith("peft.") and info.call is not None:  # judge the transformers model inside
-        info = module.value_of(keyword(info.call, "model", 0))  # type: ignore[arg-type]
-    if info.call is not None and any(kw.arg in ("return_dict", None) for kw in info.call.keywords):
-        return False
-    config = keyword(info.call, "config") if info.call is not None else None
-    return config is None or not isinstance(config, ast.Call) or all(kw.arg != "return_dict" for kw in config.keywords)
+    return is_library_model(module, info) and output_type_kept(module, info)
 
 
 def _return_dict_configured(module: ModuleModel) -> bool:

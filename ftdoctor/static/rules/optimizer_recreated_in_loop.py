@@ -80,12 +80,24 @@ def _bound_to(module: ModuleModel, call: ast.Call) -> Binding | None:
 
 
 def _constructions(module: ModuleModel, kind: str) -> list[ast.Call]:
-    """Calls that build an optimizer / scheduler (``get_linear_schedule_with_warmup`` is lower-case)."""
+    """Calls that build an optimizer / scheduler (``get_linear_schedule_with_warmup`` is lower-case), and calls of
+    another project module's function that builds a new one on every call (``build_optimizer(model)``)."""
     found = [call for call, _ in calls_of_kind(module, kind)]
     if kind == "scheduler":
         found += [c for c in module.calls() if "schedul" in (call_name(c) or "") and not (call_name(c) or "A")[0].isupper()
                   and module.value_of(c).kind == "scheduler" and module.value_of(c).call is c]
+    if module.project is not None:
+        found += [c for c in module.calls() if _built_per_call_elsewhere(module, c, kind)]
     return found
+
+
+def _built_per_call_elsewhere(module: ModuleModel, call: ast.Call, kind: str) -> bool:
+    """A project helper returning a fresh ``kind`` on each call; a plain SGD (maybe stateless) is left alone."""
+    info = module.value_of(call)
+    if info.via != "project" or info.kind != kind or info.call is not call or info.class_name == "SGD":
+        return False
+    returned = module.project.returned(info.qualname) if module.project is not None else None
+    return returned is not None and returned.per_call
 
 
 def _recreating_loop(module: ModuleModel, call: ast.Call, binding: Binding, event: str) -> tuple[Loop, str] | None:
