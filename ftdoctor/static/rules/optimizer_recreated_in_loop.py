@@ -93,6 +93,10 @@ def _constructions(module: ModuleModel, kind: str) -> list[ast.Call]:
 
 def _built_per_call_elsewhere(module: ModuleModel, call: ast.Call, kind: str) -> bool:
     """A project helper returning a fresh ``kind`` on each call; a plain SGD (maybe stateless) is left alone."""
+    qualified = module.qualified_name(call.func)
+    summary = module.project.function(qualified) if module.project is not None and qualified else None
+    if summary is None or summary.returns is None or summary.returns.kind != kind or not summary.returns.per_call:
+        return False  # the summary decides first: classifying every call of the module costs a quarter of a check
     info = module.value_of(call)
     if info.via != "project" or info.kind != kind or info.call is not call or info.class_name == "SGD":
         return False
