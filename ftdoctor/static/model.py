@@ -323,6 +323,14 @@ class ModuleModel:
         unshadowed builtins give their name (``dict``). Local variables give None:
         use :meth:`value_of` for those.
         """
+        if not isinstance(node, (ast.Attribute, ast.Name)):
+            return None
+        key = ("qualified", id(node), id(scope))  # rules ask it of every call: the model never changes after build
+        if key not in self._cache:
+            self._cache[key] = self._qualified_name(node, scope)
+        return self._cache[key]  # type: ignore[return-value]
+
+    def _qualified_name(self, node: ast.AST, scope: Scope | None) -> str | None:
         if isinstance(node, ast.Attribute):
             base = self.qualified_name(node.value, scope)
             return f"{base}.{node.attr}" if base else None

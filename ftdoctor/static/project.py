@@ -165,6 +165,8 @@ def summarize(source: str, path: str, tree: ast.Module | None = None, outlined: 
 class _Summarizer:
     def __init__(self, module: "ModuleModel") -> None:
         self.module = module
+        #: (function, hops left) -> its opaque parameters: local helpers call each other, often many times over
+        self._opaque: dict[tuple[int, int], set[str]] = {}
 
     def summary(self) -> ModuleSummary:
         module = self.module
@@ -259,6 +261,12 @@ class _Summarizer:
 
     def _opaque_params(self, function: "Scope", depth: int) -> set[str]:
         """Parameters handed to a call nobody can see into (another module, an unknown object)."""
+        key = (id(function), depth)
+        if key not in self._opaque:
+            self._opaque[key] = self._find_opaque_params(function, depth)
+        return self._opaque[key]
+
+    def _find_opaque_params(self, function: "Scope", depth: int) -> set[str]:
         from ftdoctor.static.analysis_flow import _TRANSPARENT_ROOTS, argument_for
 
         module = self.module
