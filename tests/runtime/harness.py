@@ -585,3 +585,20 @@ def train_with_trainer(output_dir: Any, spec: Spec | None = None, **knobs: Any) 
     )
     trainer.train()
     return callback
+
+
+def assert_caught_within_window(slug: str, knobs: dict[str, Any], window: int) -> None:
+    """The seeded fault ``knobs`` makes ``slug`` fire by step ``window``, with evidence, fix and message."""
+    run = train(Spec(**knobs))
+    assert slug in run.slugs, f"{slug} missed; found {sorted(run.slugs)}"
+    finding = run.finding(slug)
+    assert finding.step is not None and finding.step <= window
+    assert finding.evidence and finding.fix and finding.message
+    assert not run.doctor.internal_errors
+
+
+def assert_clean_twin_silent(slug: str, knobs: dict[str, Any]) -> None:
+    """The clean look-alike ``knobs`` gives no ``slug`` and nothing at warning or above."""
+    run = train(Spec(**knobs))
+    assert slug not in run.slugs
+    assert run.loud() == [], [f.message for f in run.loud()]

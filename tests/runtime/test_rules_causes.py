@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from harness import Spec, train
+from harness import Spec, assert_caught_within_window, assert_clean_twin_silent, train
 
 from ftdoctor.catalogue import make_finding
 from ftdoctor.findings import Report
@@ -69,20 +69,12 @@ CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
 
 @pytest.mark.parametrize("slug", sorted(FAULTS))
 def test_fault_is_caught_within_its_window(slug: str) -> None:
-    knobs, window = FAULTS[slug]
-    run = train(Spec(**knobs))
-    assert slug in run.slugs, f"{slug} missed; found {sorted(run.slugs)}"
-    finding = run.finding(slug)
-    assert finding.step is not None and finding.step <= window
-    assert finding.evidence and finding.fix and finding.message
-    assert not run.doctor.internal_errors
+    assert_caught_within_window(slug, *FAULTS[slug])
 
 
 @pytest.mark.parametrize(("slug", "knobs"), [(slug, knobs) for slug, twins in CLEAN_TWINS.items() for knobs in twins])
 def test_clean_twin_is_silent(slug: str, knobs: dict[str, Any]) -> None:
-    run = train(Spec(**knobs))
-    assert slug not in run.slugs
-    assert run.loud() == [], [f.message for f in run.loud()]
+    assert_clean_twin_silent(slug, knobs)
 
 
 # --- weight decay vs learning rate ------------------------------------------------------------------

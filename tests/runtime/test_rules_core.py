@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from harness import Spec, tiny_bert, train
+from harness import Spec, assert_caught_within_window, assert_clean_twin_silent, tiny_bert, train
 
 import ftdoctor
 
@@ -51,20 +51,12 @@ CLEAN_TWINS: dict[str, list[dict[str, Any]]] = {
 
 @pytest.mark.parametrize("slug", sorted(FAULTS))
 def test_fault_is_caught_within_its_window(slug: str) -> None:
-    knobs, window = FAULTS[slug]
-    run = train(Spec(**knobs))
-    assert slug in run.slugs, f"{slug} missed; found {sorted(run.slugs)}"
-    finding = run.finding(slug)
-    assert finding.step is not None and finding.step <= window
-    assert finding.evidence and finding.fix and finding.message
-    assert not run.doctor.internal_errors
+    assert_caught_within_window(slug, *FAULTS[slug])
 
 
 @pytest.mark.parametrize(("slug", "knobs"), [(slug, knobs) for slug, twins in CLEAN_TWINS.items() for knobs in twins])
 def test_clean_twin_is_silent(slug: str, knobs: dict[str, Any]) -> None:
-    run = train(Spec(**knobs))
-    assert slug not in run.slugs
-    assert run.loud() == [], [f.message for f in run.loud()]
+    assert_clean_twin_silent(slug, knobs)
 
 
 # --- evidence that names what is wrong --------------------------------------------------------
