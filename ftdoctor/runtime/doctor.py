@@ -505,7 +505,7 @@ class Doctor:
             self._last_forward = record
             self._remember(record)
             if record.phase == "eval" and not record.training and self._handlers["on_eval_replay"]:
-                self._replay_eval(args, kwargs, logits)
+                self._replay_eval(module, args, kwargs, logits)
             if self._handlers["on_forward"]:
                 self._publish(
                     "on_forward",
@@ -521,14 +521,15 @@ class Doctor:
                     ),
                 )
 
-    def _replay_eval(self, args: Any, kwargs: Any, first: torch.Tensor | None) -> None:
-        """Run an eval forward once more (no_grad, RNG forked) for the rules that compare the two."""
+    def _replay_eval(self, module: torch.nn.Module, args: Any, kwargs: Any, first: torch.Tensor | None) -> None:
+        """Run an eval forward of ``module`` (the watched module that made it: the model, or a separate head)
+        once more (no_grad, RNG forked) for the rules that compare the two."""
         if first is None:
             return
         self._replaying = True
         try:
             with torch.no_grad(), torch.random.fork_rng(devices=_rng_devices()):
-                second, _ = _logits_and_loss(self.model(*args, **kwargs))
+                second, _ = _logits_and_loss(module(*args, **kwargs))
         finally:
             self._replaying = False
         if second is not None:

@@ -24,6 +24,7 @@ def test_a_clean_split_model_is_healthy(tmp_path: Path, head: str) -> None:
     assert report["verdict"] == "healthy", report["coverage"]
     assert all(report["coverage"]["observed"].values()) and report["coverage"]["not_run"] == []
     assert result.exit_code == 0 and report["steps"] == 24
+    assert "internal error" not in result.output  # e.g. the evaluation replay must call the head, not the encoder
 
 
 @pytest.mark.parametrize("head", PLACEMENTS)
