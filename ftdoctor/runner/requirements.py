@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 
 from ftdoctor.errors import FtdoctorError
+from ftdoctor.version import DISTRIBUTION
 
 #: import name -> what it is for, in the order a message lists them
 RUN_EXTRA_MODULES = {
@@ -18,7 +19,6 @@ RUN_EXTRA_MODULES = {
     "sklearn": "scikit-learn (metrics)",
     "pydantic": "pydantic (run configs)",
 }
-DISTRIBUTION = "fine-tuning-doctor"
 RUN_INSTALL = f'pip install "{DISTRIBUTION}[run]"'
 
 
