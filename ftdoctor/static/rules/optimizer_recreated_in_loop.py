@@ -97,11 +97,8 @@ def _built_per_call_elsewhere(module: ModuleModel, call: ast.Call, kind: str) ->
     summary = module.project.function(qualified) if module.project is not None and qualified else None
     if summary is None or summary.returns is None or summary.returns.kind != kind or not summary.returns.per_call:
         return False  # the summary decides first: classifying every call of the module costs a quarter of a check
-    info = module.value_of(call)
-    if info.via != "project" or info.kind != kind or info.call is not call or info.class_name == "SGD":
-        return False
-    returned = module.project.returned(info.qualname) if module.project is not None else None
-    return returned is not None and returned.per_call
+    info = module.value_of(call)  # and this module reads the call as that helper's product, not a local value
+    return info.via == "project" and info.kind == kind and info.call is call and info.class_name != "SGD"
 
 
 def _recreating_loop(module: ModuleModel, call: ast.Call, binding: Binding, event: str) -> tuple[Loop, str] | None:
