@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Sequence
 
 from ftdoctor.version import __version__
 
@@ -31,6 +31,16 @@ _RANKS = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 #: Values accepted by ``--fail-on``; ``never`` makes every run exit 0.
 FAIL_ON_CHOICES = ("error", "warning", "info", "never")
+
+
+#: What the runtime doctor must have observed before it may call a run healthy (contract: ``coverage.observed``).
+CORE_SIGNALS = ("loss", "backward", "optimizer_step", "labels", "logits", "evaluation")
+
+
+def either_of(words: Sequence[str]) -> str:
+    """``loss``, ``loss or backward``, ``loss, backward or evaluation``: signal names as a sentence says them."""
+    names = [word.replace("_", " ") for word in words]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,12 @@ class Report:
     coverage: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def observed_coverage(self) -> dict[str, Any]:
+        """``coverage``, or — for a run no doctor watched (a script that built no optimizer) — nothing observed."""
+        if self.coverage is not None:
+            return self.coverage
+        return {"observed": dict.fromkeys(CORE_SIGNALS, False), "not_run": []}
+
     @property
     def verdict(self) -> str | None:
         """Run mode: ``findings`` (one at warning or above), ``incomplete`` (a core signal never seen), ``healthy``."""
@@ -138,8 +154,9 @@ class Report:
 
     def unobserved(self) -> list[str]:
         """The core signals the doctor never saw."""
-        observed = (self.coverage or {}).get("observed", {})
-        return [signal for signal, seen in observed.items() if not seen]
+        if self.mode != "run":
+            return []
+        return [signal for signal, seen in self.observed_coverage()["observed"].items() if not seen]
 
     def summary(self) -> dict[str, int]:
         counts = {"error": 0, "warning": 0, "info": 0}
@@ -176,6 +193,6 @@ class Report:
             data["steps"] = self.steps
             data["overhead"] = self.overhead
             data["verdict"] = self.verdict
-            data["coverage"] = self.coverage
+            data["coverage"] = self.observed_coverage()
         data.update(self.extra)
         return data

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ftdoctor.catalogue import make_finding
-from ftdoctor.findings import Report
+from ftdoctor.findings import CORE_SIGNALS, Report
 from ftdoctor.report import render, rule_counts, write_report
 from ftdoctor.report.text import summary_line
 
@@ -34,7 +34,11 @@ def test_summary_line_wording() -> None:
     assert summary_line(Report(mode="check", files_checked=1)) == "No findings in 1 file checked."
     run = Report(mode="run", steps=1, findings=[make_finding("train-loader-not-shuffled", "m", "f", step=1)])
     assert summary_line(run) == "Found 1 warning in 1 step."
-    assert summary_line(Report(mode="run", steps=30)) == "No findings in 30 steps."
+    watched = {"observed": dict.fromkeys(CORE_SIGNALS, True), "not_run": []}
+    assert summary_line(Report(mode="run", steps=30, coverage=watched)) == "No findings in 30 steps."
+    assert summary_line(Report(mode="run", steps=0)) == (  # no doctor watched anything: never "no findings" alone
+        "No findings in 0 steps, but the run is incomplete: the doctor never saw loss, backward, optimizer step, "
+        "labels, logits or evaluation.")
 
 
 def test_plain_text_groups_by_file_with_caret_under_the_span(in_tmp: Path) -> None:

@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from typing import Any
 
-from ftdoctor.findings import Report
+from ftdoctor.findings import Report, either_of
 
 
 def run_details(prepared: Any, doctor: Any, state: Any, per_class: dict[str, Any],
@@ -98,18 +98,13 @@ def verdict(report: Report) -> tuple[str, str]:
     if run.get("interrupted"):
         return "Interrupted — no problem found so far", "yellow"
     if report.verdict == "incomplete":
-        return f"Incomplete: the doctor never saw {_listed(report.unobserved())}, so it cannot call this run healthy", "yellow"
+        return f"Incomplete: the doctor never saw {either_of(report.unobserved())}, so it cannot call this run healthy", "yellow"
     return "Healthy fine-tune: no problem found", "green"
-
-
-def _listed(signals: list[str]) -> str:
-    names = [signal.replace("_", " ") for signal in signals]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def coverage_lines(report: Report) -> list[str]:
     """What the doctor did not see and which rules therefore could not judge — shared with the HTML report."""
-    coverage = report.coverage or {}
+    coverage = report.observed_coverage()
     lines = []
     if report.unobserved():
         lines.append(f"not observed: {', '.join(s.replace('_', ' ') for s in report.unobserved())}")

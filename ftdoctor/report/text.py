@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
-from ftdoctor.findings import Finding, Report, Severity
+from ftdoctor.findings import Finding, Report, Severity, either_of
 from ftdoctor.report.source import SourceLines
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
@@ -133,7 +133,7 @@ def _unobserved_note(report: Report) -> str:
     missing = report.unobserved()
     if not missing:
         return ""
-    not_run = [entry["rule"] for entry in (report.coverage or {}).get("not_run", [])]
+    not_run = [entry["rule"] for entry in report.observed_coverage()["not_run"]]
     rules = f"; rules that could not run: {', '.join(not_run)}" if not_run else ""
     return f" — not observed: {', '.join(m.replace('_', ' ') for m in missing)}{rules}"
 
@@ -145,7 +145,7 @@ def summary_line(report: Report) -> str:
     if report.mode == "run":
         where = f"in {_plural(report.steps, 'step')}"
         if not parts and report.verdict == "incomplete":
-            return f"No findings {where}, but the run is incomplete: the doctor never saw {', '.join(report.unobserved())}."
+            return f"No findings {where}, but the run is incomplete: the doctor never saw {either_of(report.unobserved())}."
         return f"Found {', '.join(parts)} {where}." if parts else f"No findings {where}."
     if not parts:
         return f"No findings in {_plural(report.files_checked, 'file')} checked."

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ftdoctor.findings import Finding, Report
+from ftdoctor.findings import Finding, Report, either_of
 from ftdoctor.runtime import distributed
 from ftdoctor.runtime.causes import fold_symptoms
 from ftdoctor.runtime.events import (
@@ -942,13 +942,8 @@ def coverage_of(observed: dict[str, bool], rules: list[RuntimeRule]) -> dict[str
     for rule in sorted(rules, key=lambda r: r.slug):
         missing = [signal for signal in rule.needs if not observed.get(signal)]
         if missing and not rule.fired:
-            not_run.append({"rule": rule.slug, "why": f"no {_and(missing)} observed"})
+            not_run.append({"rule": rule.slug, "why": f"no {either_of(missing)} observed"})
     return {"observed": {signal: bool(observed.get(signal)) for signal in CORE_SIGNALS}, "not_run": not_run}
-
-
-def _and(words: list[str]) -> str:
-    words = [word.replace("_", " ") for word in words]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def _configured_num_labels(model: torch.nn.Module) -> int | None:

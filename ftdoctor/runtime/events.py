@@ -17,11 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ftdoctor.findings import CORE_SIGNALS  # the contract's list lives in the core; re-exported here
+
 if TYPE_CHECKING:  # torch is imported lazily by the runtime half only
     import torch
 
 #: The signals a run's verdict depends on (contract: ``coverage.observed``).
-CORE_SIGNALS = ("loss", "backward", "optimizer_step", "labels", "logits", "evaluation")
 
 
 @dataclass

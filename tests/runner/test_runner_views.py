@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from ftdoctor.findings import Finding, Report, Severity
+from ftdoctor.findings import CORE_SIGNALS, Finding, Report, Severity
 from ftdoctor.report.html import render_html
 from ftdoctor.report.plots import run_plots, smooth
 from ftdoctor.runner.display import PlainDisplay
@@ -42,7 +42,9 @@ def run_report(findings: list[Finding] | None = None, **run: object) -> Report:
                                     "train_accuracy": 0.7}]},
     }
     metrics = {"train_loss": 0.5, "val_loss": 0.5, "val_accuracy": 0.7, "val_macro_f1": 0.697}
-    return Report(mode="run", findings=findings or [], metrics=metrics, steps=20, overhead=0.012, extra=extra)
+    seen_all = {"observed": dict.fromkeys(CORE_SIGNALS, True), "not_run": []}  # a run the doctor fully watched
+    return Report(mode="run", findings=findings or [], metrics=metrics, steps=20, overhead=0.012, extra=extra,
+                  coverage=seen_all)
 
 
 @pytest.mark.parametrize(

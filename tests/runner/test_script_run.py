@@ -245,9 +245,11 @@ def test_a_script_that_builds_no_optimizer_watches_nothing(tmp_path: Path) -> No
     script = tmp_path / "report_only.py"
     script.write_text("print('nothing to train')\n")
     result, report = run(tmp_path, script)
-    assert result.exit_code == 0
     assert report["script"]["watched"] == [] and report["findings"] == []
     assert "built no optimizer" in result.stderr
+    # the doctor saw nothing, so it must not call the run healthy (contract: incomplete exits 1)
+    assert report["verdict"] == "incomplete" and not any(report["coverage"]["observed"].values())
+    assert result.exit_code == 1
 
 
 def test_the_text_report_says_what_the_crash_was_and_what_explains_it(tmp_path: Path) -> None:
