@@ -33,12 +33,13 @@ are not measured stay on the device and are read with the next measured step.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import torch
 
@@ -98,32 +99,36 @@ class _Forward:
     definite_eval: bool
     grad_enabled: bool
     module: str = "model"
+    routine: bool = False  # a training forward of a step whose gradients are not measured
     grad_tracked: bool = False
     backpropagated: bool = False
     loss: torch.Tensor | None = None
     labels: torch.Tensor | None = None
 
 
-class _Guard:
-    """``with _Guard(doctor, where):`` times the doctor's own work and swallows its bugs (never the user's).
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
-    A class, not a generator: it runs several times per step.
-    """
 
-    __slots__ = ("doctor", "where", "started")
+def _guarded(where: str) -> Callable[[_Method], _Method]:
+    """A doctor method that times its own work and swallows its bugs (never the user's): they are
+    reported once and training goes on. A plain wrapper, not a context manager: hooks run it
+    several times per step."""
 
-    def __init__(self, doctor: "Doctor", where: str) -> None:
-        self.doctor, self.where = doctor, where
+    def decorate(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def guarded(self: "Doctor", *args: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(self, *args)
+            except Exception as exc:  # the doctor's bug must not stop the training
+                self._internal_error(f"doctor ({where})", exc)
+                return None
+            finally:
+                self._doctor_seconds += time.perf_counter() - started
 
-    def __enter__(self) -> None:
-        self.started = time.perf_counter()
+        return guarded  # type: ignore[return-value]
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        self.doctor._doctor_seconds += time.perf_counter() - self.started
-        if isinstance(exc, Exception):
-            self.doctor._internal_error(f"doctor ({self.where})", exc)
-            return True  # swallowed: the doctor's bug must not stop the training
-        return False
+    return decorate
 
 
 @dataclass
@@ -292,8 +297,11 @@ class Doctor:
         self.optimizers.append(optimizer)
         if self._attached:
             self._hook_optimizer(watch)
-        with _Guard(self, "add_optimizer"):
-            self._publish("on_optimizer_added", OptimizerAdded(self.step, watch.index, optimizer, len(params), shared, self.step))
+        self._announce_optimizer(OptimizerAdded(self.step, watch.index, optimizer, len(params), shared, self.step))
+
+    @_guarded("add_optimizer")
+    def _announce_optimizer(self, event: OptimizerAdded) -> None:
+        self._publish("on_optimizer_added", event)
 
     def observe_batch(self, batch: Any, phase: str = "train") -> None:
         """Tell the doctor about a batch whose labels never pass through the model.
@@ -301,18 +309,24 @@ class Doctor:
         From the first call on, labels found automatically in the model's inputs
         are no longer used (so no batch is counted twice).
         """
-        with _Guard(self, "observe_batch"):
-            self._explicit_batches = True
-            labels = _labels_of(batch) if not isinstance(batch, torch.Tensor) else batch
-            if phase == "train":
-                self._ensure_preflight()
-            self._publish_batch(phase, labels, (), {})
+        self._explicit_batches = True
+        self._observe_batch(batch, phase)
+
+    @_guarded("observe_batch")
+    def _observe_batch(self, batch: Any, phase: str) -> None:
+        labels = _labels_of(batch) if not isinstance(batch, torch.Tensor) else batch
+        if phase == "train":
+            self._ensure_preflight()
+        self._publish_batch(phase, labels, (), {}, routine=False)
 
     def observe_datasets(self, train: LabelledData | None = None, val: LabelledData | None = None) -> None:
         self.train_data = train or self.train_data
         self.val_data = val or self.val_data
-        with _Guard(self, "observe_datasets"):
-            self._publish("on_datasets", DatasetsSeen(self.step, self.train_data, self.val_data))
+        self._announce_datasets()
+
+    @_guarded("observe_datasets")
+    def _announce_datasets(self) -> None:
+        self._publish("on_datasets", DatasetsSeen(self.step, self.train_data, self.val_data))
 
     @contextlib.contextmanager
     def evaluation(self) -> Iterator["Doctor"]:
@@ -323,8 +337,11 @@ class Doctor:
         finally:
             self._eval_depth -= 1
             if self._eval_depth == 0:
-                with _Guard(self, "evaluation"):
-                    self._flush_eval(bracketed=False)
+                self._close_evaluation()
+
+    @_guarded("evaluation")
+    def _close_evaluation(self) -> None:
+        self._flush_eval(bracketed=False)
 
     def observe_eval(
         self,
@@ -340,22 +357,24 @@ class Doctor:
 
         ``train_loss`` defaults to the mean training loss since the previous evaluation.
         """
-        with _Guard(self, "observe_eval"):
-            self._flush_eval(bracketed=True)
-            self.observed["evaluation"] = True
-            self._read_unread_losses()
-            if train_loss is None and self._losses_since_eval:
-                train_loss = sum(self._losses_since_eval) / len(self._losses_since_eval)
-            self._losses_since_eval = []
-            event = Evaluation(
-                step=self.step if step is None else step,
-                val_loss=_as_float(val_loss),
-                train_loss=_as_float(train_loss),
-                val_accuracy=_as_float(val_accuracy),
-                train_accuracy=_as_float(train_accuracy),
-                extra={k: float(v) for k, v in extra.items() if _as_float(v) is not None},
-            )
-            self._publish("on_evaluation", event)
+        self._close_eval(Evaluation(
+            step=self.step if step is None else step,
+            val_loss=_as_float(val_loss),
+            train_loss=_as_float(train_loss),
+            val_accuracy=_as_float(val_accuracy),
+            train_accuracy=_as_float(train_accuracy),
+            extra={k: float(v) for k, v in extra.items() if _as_float(v) is not None},
+        ))
+
+    @_guarded("observe_eval")
+    def _close_eval(self, event: Evaluation) -> None:
+        self._flush_eval(bracketed=True)
+        self.observed["evaluation"] = True
+        self._read_unread_losses()
+        if event.train_loss is None and self._losses_since_eval:
+            event.train_loss = sum(self._losses_since_eval) / len(self._losses_since_eval)
+        self._losses_since_eval = []
+        self._publish("on_evaluation", event)
 
     def record_exception(self, exc: BaseException) -> None:
         """The run crashed: finish judging with what was seen; rules may explain it."""
@@ -447,7 +466,7 @@ class Doctor:
     def _close(self, rule: RuntimeRule) -> None:
         """The rule stopped listening to some events (their window closed)."""
         rule.listening_changed = False
-        self._drop(rule, [name for name in rule.closed_handlers if name in self._handlers])
+        self._drop(rule, [key for key in self._handlers if _handler_name(key) in rule.closed_handlers])
 
     def _drop(self, rule: RuntimeRule, names: list[str]) -> None:
         for name in names:
@@ -468,58 +487,65 @@ class Doctor:
 
     def _forward_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], label: str = "model") -> None:
         self._forward_depth += 1
-        if self._forward_depth > 1 or self._replaying:
-            return
-        with _Guard(self, "forward"):
-            grad = torch.is_grad_enabled()
-            definite_eval = self._eval_depth > 0 or not grad
-            phase = "eval" if definite_eval else "train"
+        if self._forward_depth == 1 and not self._replaying:
+            self._begin_forward(module, args, kwargs, label)
+
+    @_guarded("forward")
+    def _begin_forward(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], label: str) -> None:
+        grad = torch.is_grad_enabled()
+        definite_eval = self._eval_depth > 0 or not grad
+        phase = "eval" if definite_eval else "train"
+        if not self._preflight_done:
             self._ensure_preflight()  # also for an evaluation before any training (a baseline evaluate())
-            if phase == "train":
-                if self._started is None:
-                    self._started = time.perf_counter()
-                self._last_inputs = (module, args, kwargs)
-            labels = None if self._explicit_batches else _labels_of_call(args, kwargs)
-            self._current = _Forward(self.step, phase, module.training, definite_eval, grad, label, labels=labels)
-            if not self._explicit_batches:
-                self._publish_batch(phase, labels, args, kwargs)
-            if self._handlers["on_forward_call"]:
-                self._publish("on_forward_call", ForwardCall(self.step, phase, args, kwargs))
+        if not definite_eval:
+            if self._started is None:
+                self._started = time.perf_counter()
+            self._last_inputs = (module, args, kwargs)
+        routine = not definite_eval and not self._measure_gradients_now()
+        labels = None if self._explicit_batches else _labels_of_call(args, kwargs)
+        self._current = _Forward(self.step, phase, module.training, definite_eval, grad, label, routine, labels=labels)
+        if not self._explicit_batches:
+            self._publish_batch(phase, labels, args, kwargs, routine=routine)
+        if self._handlers["on_forward_call"]:
+            self._publish("on_forward_call", ForwardCall(self.step, phase, args, kwargs))
 
     def _forward_post(self, module: torch.nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         self._forward_depth = max(0, self._forward_depth - 1)
-        if self._forward_depth > 0 or self._replaying or self._current is None:
-            return
-        with _Guard(self, "forward"):
-            record, self._current = self._current, None
-            logits, loss = _logits_and_loss(output)
-            anchor = _grad_anchor(logits, loss, output)
-            if anchor is not None:
-                record.grad_tracked = True
-                anchor.register_hook(lambda grad, record=record: self._on_backward(record))
-            record.loss = loss.detach() if loss is not None else None
-            if loss is not None and loss.requires_grad and loss.dim() == 0:
-                self._loss_seen = record.loss
-            if logits is not None and logits.dim() >= 2:
-                self.observed["logits"] = True
-            self._last_forward = record
-            self._remember(record)
-            if record.phase == "eval" and not record.training and self._handlers["on_eval_replay"]:
-                self._replay_eval(module, args, kwargs, logits)
-            if self._handlers["on_forward"]:
-                self._publish(
-                    "on_forward",
-                    ForwardDone(
-                        step=self.step,
-                        phase=record.phase,
-                        logits=logits.detach() if logits is not None else None,
-                        loss=record.loss,
-                        labels=record.labels,
-                        training=record.training,
-                        grad_enabled=record.grad_enabled,
-                        module=record.module,
-                    ),
-                )
+        if self._forward_depth == 0 and not self._replaying and self._current is not None:
+            self._end_forward(module, args, kwargs, output)
+
+    @_guarded("forward")
+    def _end_forward(self, module: torch.nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        record, self._current = self._current, None
+        logits, loss = _logits_and_loss(output)
+        anchor = _grad_anchor(logits, loss, output)
+        if anchor is not None:
+            record.grad_tracked = True
+            anchor.register_hook(lambda grad, record=record: self._on_backward(record))
+        record.loss = loss.detach() if loss is not None else None
+        if loss is not None and loss.requires_grad and loss.dim() == 0:
+            self._loss_seen = record.loss
+        if logits is not None and logits.dim() >= 2:
+            self.observed["logits"] = True
+        self._last_forward = record
+        self._remember(record)
+        if record.phase == "eval" and not record.training and self._handlers["on_eval_replay"]:
+            self._replay_eval(module, args, kwargs, logits)
+        key = _routine("on_forward", record.routine)
+        if self._handlers[key]:
+            self._publish(
+                key,
+                ForwardDone(
+                    step=self.step,
+                    phase=record.phase,
+                    logits=logits.detach() if logits is not None else None,
+                    loss=record.loss,
+                    labels=record.labels,
+                    training=record.training,
+                    grad_enabled=record.grad_enabled,
+                    module=record.module,
+                ),
+            )
 
     def _replay_eval(self, module: torch.nn.Module, args: Any, kwargs: Any, first: torch.Tensor | None) -> None:
         """Run an eval forward of ``module`` (the watched module that made it: the model, or a separate head)
@@ -534,37 +560,43 @@ class Doctor:
             self._replaying = False
         if second is not None:
             self._publish("on_eval_replay", EvalReplay(self.step, first.detach(), second.detach()))
+
     def _on_loss_target(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None) -> None:
         """Before a loss outside the model runs: its targets are the batch's labels when the model never got them."""
         if self._replaying or self._forward_depth > 0 or self._explicit_batches or target is None:
             return
-        if self._labelled_since_loss or not _is_class_ids(target):
-            return
-        with _Guard(self, "loss"):
-            phase = "train" if input.requires_grad else "eval"
-            if phase == "train":
-                self._ensure_preflight()
-            last = self._last_forward
-            if last is not None and last.labels is None:
-                last.labels = target
-            self._publish_batch(phase, target, (), {})
+        if not self._labelled_since_loss and _is_class_ids(target):
+            self._labels_from_loss(input, target)
+
+    @_guarded("loss")
+    def _labels_from_loss(self, input: torch.Tensor, target: torch.Tensor) -> None:
+        training = input.requires_grad
+        if training:
+            self._ensure_preflight()
+        last = self._last_forward
+        if last is not None and last.labels is None:
+            last.labels = target
+        routine = training and not self._measure_gradients_now()
+        self._publish_batch("train" if training else "eval", target, (), {}, routine=routine)
 
     def _on_loss(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None, output: torch.Tensor) -> None:
-        if self._replaying:
-            return
-        with _Guard(self, "loss"):
-            inside_forward = self._forward_depth > 0
-            if not inside_forward:
-                self._labelled_since_loss = False
-                if output.dim() == 0 and output.requires_grad:
-                    self._loss_seen = output.detach()  # a loss computed outside the model, from its output
-                elif not torch.is_grad_enabled():
-                    self.observed["evaluation"] = True  # a validation loss (seen even through model.forward)
-            if loss_name in _CLASSIFICATION_LOSSES and input.dim() >= 1 and target is not None:
-                self.observed["logits"] = True
-            if self._handlers["on_loss_input"]:
-                target = target.detach() if target is not None else None
-                self._publish("on_loss_input", LossInput(self.step, loss_name, input.detach(), target, input.grad_fn))
+        if not self._replaying:
+            self._loss_computed(loss_name, input, target, output)
+
+    @_guarded("loss")
+    def _loss_computed(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None, output: torch.Tensor) -> None:
+        if self._forward_depth == 0:  # a loss outside the model
+            self._labelled_since_loss = False
+            if output.dim() == 0 and output.requires_grad:
+                self._loss_seen = output.detach()  # computed from the model's output
+            elif not torch.is_grad_enabled():
+                self.observed["evaluation"] = True  # a validation loss (seen even through model.forward)
+        if loss_name in _CLASSIFICATION_LOSSES and target is not None and input.dim() >= 1:
+            self.observed["logits"] = True
+        key = _routine("on_loss_input", input.requires_grad and not self._measure_gradients_now())
+        if self._handlers[key]:
+            target = target.detach() if target is not None else None
+            self._publish(key, LossInput(self.step, loss_name, input.detach(), target, input.grad_fn))
 
     def _on_backward(self, record: _Forward) -> None:
         """The backward reached this forward's output: it was a training forward."""
@@ -572,27 +604,29 @@ class Doctor:
 
     def _on_autograd_backward(self, root: torch.Tensor) -> None:
         """A backward pass is about to start from ``root`` (any loss, wherever it was computed)."""
-        if self._replaying:
-            return
-        with _Guard(self, "backward"):
-            loss, self._loss_seen = self._loss_seen, None
-            if loss is None and root.numel() == 1:
-                loss = root.detach().reshape(())
-            if loss is not None:
-                self._step_losses.append(loss)
-                self.observed["loss"] = True
-            self.observed["backward"] = self._backward_since_step = True
-            self._labelled_since_loss = False
-            if self._started is None:
-                self._started = time.perf_counter()
-            for watch in self._watches:
-                if watch.backwards_since_step == 0 and not watch.zero_grad_since_step:
-                    self._detect_manual_clear(watch)
-                watch.backwards_since_zero_grad += 1
-                watch.backwards_since_step += 1
-            if self._handlers["on_backward"]:
-                cpu_loss = loss is not None and loss.device.type == "cpu"
-                self._publish("on_backward", BackwardDone(self.step, float(loss) if cpu_loss else None))  # type: ignore[arg-type]
+        if not self._replaying:
+            self._backward_starts(root)
+
+    @_guarded("backward")
+    def _backward_starts(self, root: torch.Tensor) -> None:
+        loss, self._loss_seen = self._loss_seen, None
+        if loss is None and root.numel() == 1:
+            loss = root.detach().reshape(())
+        if loss is not None:
+            self._step_losses.append(loss)
+            self.observed["loss"] = True
+        self.observed["backward"] = self._backward_since_step = True
+        self._labelled_since_loss = False
+        if self._started is None:
+            self._started = time.perf_counter()
+        for watch in self._watches:
+            if watch.backwards_since_step == 0 and not watch.zero_grad_since_step:
+                self._detect_manual_clear(watch)
+            watch.backwards_since_zero_grad += 1
+            watch.backwards_since_step += 1
+        if self._handlers["on_backward"]:
+            cpu_loss = loss is not None and loss.device.type == "cpu"
+            self._publish("on_backward", BackwardDone(self.step, float(loss) if cpu_loss else None))  # type: ignore[arg-type]
 
     def _detect_manual_clear(self, watch: _OptimizerWatch) -> None:
         """Gradients cleared without zero_grad (``p.grad = None``) still count as cleared.
@@ -610,21 +644,23 @@ class Doctor:
     def _wrap_zero_grad(self, watch: _OptimizerWatch | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         # the model's zero_grad clears every watch (the live list); an optimizer's only its own
         targets = self._watches if watch is None else (watch,)
-        handlers = self._handlers
 
         def make(original: Callable[..., Any]) -> Callable[..., Any]:
             def zero_grad(*args: Any, **kwargs: Any) -> Any:
                 result = original(*args, **kwargs)
-                with _Guard(self, "zero_grad"):
-                    for each in targets:
-                        each.cleared()
-                    if handlers["on_zero_grad"]:
-                        self._publish("on_zero_grad", ZeroGrad(self.step))
+                self._gradients_cleared(targets)
                 return result
 
             return zero_grad
 
         return make
+
+    @_guarded("zero_grad")
+    def _gradients_cleared(self, watches: Iterable[_OptimizerWatch]) -> None:
+        for watch in watches:
+            watch.cleared()
+        if self._handlers["on_zero_grad"]:
+            self._publish("on_zero_grad", ZeroGrad(self.step))
 
     # --- hooks: optimizer ---------------------------------------------------------
 
@@ -634,67 +670,68 @@ class Doctor:
         self._hooks.add(optimizer.register_step_post_hook(lambda opt, args, kwargs: self._after_step(watch)))
         self._hooks.wrap_method(optimizer, "zero_grad", self._wrap_zero_grad(watch))
 
+    @_guarded("optimizer step")
     def _before_step(self, watch: _OptimizerWatch) -> None:
-        with _Guard(self, "optimizer step"):
-            # The run's step is the first optimizer step after a backward: two optimizers stepping
-            # together (encoder and head) make one step, a rebuilt optimizer continues the count.
-            counts = watch.counts = self._backward_since_step or not self.observed["backward"]
-            self._backward_since_step = False
-            self._ensure_preflight()
-            if counts:
-                self._flush_eval(bracketed=False)
-            measured = self._measure_gradients_now()
-            mean_loss = _mean(self._take_step_losses()) if counts else None
-            loss = None
-            if measured or watch.sentinel is None:
-                # the parameter list and its trainable subset are re-read on measured steps only
-                watch.refresh_params(self._name_of)
-                trainable = [i for i, p in enumerate(watch.params) if p.requires_grad]
-                params = [watch.params[i] for i in trainable]
-                unread, self._unread = self._unread, []
-                scalars = [*([mean_loss] if mean_loss is not None else []), *(value for _, value in unread)]
-                grads, extra = gradient_stats(params, scalars)  # one read-back for all of it
-                if mean_loss is not None:
-                    loss, extra = extra[0], extra[1:]
-                self._fill_unread(unread, extra)
-                watch.sentinel = next((p for p in reversed(params) if p.grad is not None), None)
-                grad_norm, grad_norms = grads.global_norm, {watch.names[i]: n for i, n in zip(trainable, grads.norms)}
-            else:
-                watch.pending_loss = mean_loss  # stays on the device until the next measured step
-                grad_norm, grad_norms = None, {}
-            if loss is not None and not math.isfinite(loss):
-                self._report_non_finite_loss(loss)
-            self._sample_update_ratio(watch)
-            event = OptimizerStep(
-                step=self.step,
-                lr=float(watch.optimizer.param_groups[0].get("lr", 0.0)),
-                grad_norm=grad_norm,
-                grad_norms=grad_norms,
-                backwards_since_zero_grad=watch.backwards_since_zero_grad,
-                backwards_since_last_step=watch.backwards_since_step,
-                loss=loss,
-            )
-            watch.pending = event
-            self._publish("on_before_step", event)
+        # The run's step is the first optimizer step after a backward: two optimizers stepping
+        # together (encoder and head) make one step, a rebuilt optimizer continues the count.
+        counts = watch.counts = self._backward_since_step or not self.observed["backward"]
+        self._backward_since_step = False
+        self._ensure_preflight()
+        if counts:
+            self._flush_eval(bracketed=False)
+        measured = self._measure_gradients_now()
+        mean_loss = _mean(self._take_step_losses()) if counts else None
+        loss = None
+        if measured or watch.sentinel is None:
+            # the parameter list and its trainable subset are re-read on measured steps only
+            watch.refresh_params(self._name_of)
+            trainable = [i for i, p in enumerate(watch.params) if p.requires_grad]
+            params = [watch.params[i] for i in trainable]
+            unread, self._unread = self._unread, []
+            scalars = [*([mean_loss] if mean_loss is not None else []), *(value for _, value in unread)]
+            grads, extra = gradient_stats(params, scalars)  # one read-back for all of it
+            if mean_loss is not None:
+                loss, extra = extra[0], extra[1:]
+            self._fill_unread(unread, extra)
+            watch.sentinel = next((p for p in reversed(params) if p.grad is not None), None)
+            grad_norm, grad_norms = grads.global_norm, {watch.names[i]: n for i, n in zip(trainable, grads.norms)}
+        else:
+            watch.pending_loss = mean_loss  # stays on the device until the next measured step
+            grad_norm, grad_norms = None, {}
+        if loss is not None and not math.isfinite(loss):
+            self._report_non_finite_loss(loss)
+        self._sample_update_ratio(watch)
+        event = OptimizerStep(
+            step=self.step,
+            lr=float(watch.optimizer.param_groups[0].get("lr", 0.0)),
+            grad_norm=grad_norm,
+            grad_norms=grad_norms,
+            backwards_since_zero_grad=watch.backwards_since_zero_grad,
+            backwards_since_last_step=watch.backwards_since_step,
+            loss=loss,
+        )
+        watch.pending = event
+        self._publish(_routine("on_before_step", grad_norm is None), event)
 
+    @_guarded("optimizer step")
     def _after_step(self, watch: _OptimizerWatch) -> None:
-        with _Guard(self, "optimizer step"):
-            event, watch.pending = watch.pending, None
-            ratio = watch.probe.after_step() if watch.sampled and watch.probe is not None else None
-            watch.sampled = False
-            watch.backwards_since_step = 0
-            watch.zero_grad_since_step = False
-            if event is None:
-                return
-            self.observed["optimizer_step"] = True
-            if watch.counts:
-                self.step += 1
-                record = self._record_history(event, ratio)
-                if watch.pending_loss is not None:
-                    self._unread.append((record, watch.pending_loss))
-                watch.pending_loss = None
-            if self._handlers["on_after_step"]:
-                self._publish("on_after_step", replace(event, step=self.step, update_ratio=ratio))
+        event, watch.pending = watch.pending, None
+        ratio = watch.probe.after_step() if watch.sampled and watch.probe is not None else None
+        watch.sampled = False
+        watch.backwards_since_step = 0
+        watch.zero_grad_since_step = False
+        if event is None:
+            return
+        self.observed["optimizer_step"] = True
+        if watch.counts:
+            self.step += 1
+            record = self._record_history(event, ratio)
+            if watch.pending_loss is not None:
+                self._unread.append((record, watch.pending_loss))
+            watch.pending_loss = None
+        key = _routine("on_after_step", event.grad_norm is None)
+        if self._handlers[key]:
+            self._publish(key, _after_step_event(event, self.step, ratio))
 
     def _fill_unread(self, unread: list[tuple[StepRecord, torch.Tensor]], values: list[float]) -> None:
         """Earlier steps' losses, read back now: into the history and the loss since the last evaluation."""
@@ -848,31 +885,37 @@ class Doctor:
         )
 
     def _publish_batch(
-        self, phase: str, labels: torch.Tensor | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, phase: str, labels: torch.Tensor | None, args: tuple[Any, ...], kwargs: dict[str, Any], *, routine: bool
     ) -> None:
         """``args``/``kwargs``: the model call the batch came in (empty for observe_batch); the
-        batch size is read from them only when a rule listens, so no closure is built per forward."""
+        batch size is read from them only when a rule listens, so no closure is built per forward.
+        ``routine``: a training batch of a step whose gradients are not measured."""
         if labels is not None:
             self.observed["labels"] = self._labelled_since_loss = True
             if phase == "train" and _is_class_ids(labels):
                 self._labels.add(labels)
-        if self._handlers["on_batch"]:
-            self._publish("on_batch", BatchSeen(self.step, phase, labels, _batch_size_of_call(args, kwargs, labels)))
+        key = _routine("on_batch", routine)
+        if self._handlers[key]:
+            self._publish(key, BatchSeen(self.step, phase, labels, _batch_size_of_call(args, kwargs, labels)))
 
     def _finish(self) -> None:
         if self._finished:
             return
         self._finished = True
-        with _Guard(self, "finish"):
-            self._ensure_preflight()
-            self._flush_eval(bracketed=False)
-            self._read_unread_losses()
-            losses = self._take_step_losses()
-            if losses:
-                loss = float(_mean(losses))  # type: ignore[arg-type]
-                if not math.isfinite(loss):
-                    self._report_non_finite_loss(loss)
-            self._publish("on_run_end", RunEnded(self.step, self.exception))
+        self._judge_end()
+
+    @_guarded("finish")
+    def _judge_end(self) -> None:
+        self._ensure_preflight()
+        self._flush_eval(bracketed=False)
+        self._read_unread_losses()
+        losses = self._take_step_losses()
+        if losses:
+            loss = float(_mean(losses))  # type: ignore[arg-type]
+            if not math.isfinite(loss):
+                self._report_non_finite_loss(loss)
+        in_flight = self._current or self._last_forward
+        self._publish("on_run_end", RunEnded(self.step, self.exception, in_flight.labels if in_flight else None))
 
 
 def watch(
@@ -925,14 +968,35 @@ _HANDLER_NAMES = (
 )
 
 
+#: events with routine occasions (a training batch, an unmeasured step), which skip the rules that
+#: ``skip_routine`` them: what the doctor pays on most steps is only what routine handlers cost
+_ROUTINE_HANDLERS = ("on_batch", "on_forward", "on_loss_input", "on_before_step", "on_after_step")
+_ROUTINE_PREFIX = "routine:"
+
+
+def _routine(name: str, routine: bool) -> str:
+    """The handler-table key of event ``name`` on a routine occasion or not."""
+    return _ROUTINE_PREFIX + name if routine else name
+
+
+def _handler_name(key: str) -> str:
+    return key.removeprefix(_ROUTINE_PREFIX)
+
+
 def _handler_table(rules: list[RuntimeRule]) -> dict[str, list[tuple[RuntimeRule, Callable[[Any], None]]]]:
-    """event handler name -> the rules that define it (looked up once, not per event)."""
+    """handler-table key -> the rules that define the handler (looked up once, not per event).
+
+    An event with routine occasions has two keys: its name (every rule) and ``routine:``name.
+    """
     table: dict[str, list[tuple[RuntimeRule, Callable[[Any], None]]]] = {name: [] for name in _HANDLER_NAMES}
+    table.update({_routine(name, True): [] for name in _ROUTINE_HANDLERS})
     for rule in rules:
         for name in _HANDLER_NAMES:
             method = getattr(rule, name, None)
             if callable(method):
                 table[name].append((rule, method))
+                if name in _ROUTINE_HANDLERS and name not in rule.skip_routine:
+                    table[_routine(name, True)].append((rule, method))
     return table
 
 
@@ -944,6 +1008,12 @@ def coverage_of(observed: dict[str, bool], rules: list[RuntimeRule]) -> dict[str
         if missing and not rule.fired:
             not_run.append({"rule": rule.slug, "why": f"no {either_of(missing)} observed"})
     return {"observed": {signal: bool(observed.get(signal)) for signal in CORE_SIGNALS}, "not_run": not_run}
+
+
+def _after_step_event(before: OptimizerStep, step: int, ratio: float | None) -> OptimizerStep:
+    """The pre-step event as seen after the step (``dataclasses.replace`` costs ~10 µs a step)."""
+    return OptimizerStep(step, before.lr, before.grad_norm, before.grad_norms, before.backwards_since_zero_grad,
+                         before.backwards_since_last_step, ratio, before.loss)
 
 
 def _configured_num_labels(model: torch.nn.Module) -> int | None:

@@ -232,3 +232,6 @@ class NonFiniteLoss:
 class RunEnded:
     step: int
     exception: BaseException | None = None  # the run crashed with this (record_exception)
+    #: the labels of the last batch seen (the one in flight at a crash), which a rule that skipped
+    #: routine batches may not have seen
+    last_labels: "torch.Tensor | None" = None

@@ -31,6 +31,11 @@ class RuntimeRule:
     #: The core signals (``events.CORE_SIGNALS``) without which this rule cannot judge;
     #: a run that never showed one of them lists the rule under ``coverage.not_run``.
     needs: ClassVar[tuple[str, ...]] = ()
+    #: Handlers this rule does not want on routine occasions — a training batch (``on_batch``,
+    #: ``on_forward``, ``on_loss_input``) or a step whose gradients are not measured
+    #: (``on_before_step``, ``on_after_step``): those skip the rule without a call. What the doctor
+    #: pays per step is what routine handlers cost.
+    skip_routine: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: Any = None) -> None:
         self.options = options  # the doctor's thresholds (DoctorOptions)

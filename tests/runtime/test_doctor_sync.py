@@ -100,11 +100,13 @@ def test_labels_out_of_range_after_the_window_are_still_caught_and_explain_the_c
     torch.manual_seed(0)
     model = nn.Linear(8, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    doctor = ftdoctor.watch(model, optimizer, options=DoctorOptions(label_window_batches=2))
+    # step 8 is routine (past the dense phase, not measured) and past the read-back window
+    options = DoctorOptions(label_window_batches=2, dense_steps=2, sparse_every=50)
+    doctor = ftdoctor.watch(model, optimizer, options=options)
     with pytest.raises(IndexError, match="out of bounds"):
         with doctor:
             for step in range(8):
-                labels = torch.tensor([0, 1, 0, 2 if step == 7 else 1])  # a late batch, past the read-back window
+                labels = torch.tensor([0, 1, 0, 2 if step == 7 else 1])  # the batch in flight at the crash
                 optimizer.zero_grad()
                 F.cross_entropy(model(torch.randn(4, 8)), labels).backward()
                 optimizer.step()

@@ -23,6 +23,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 class ExplodingGradients(RuntimeRule):
     slug = "exploding-gradients"
     needs = ("backward", "optimizer_step")
+    skip_routine = frozenset({"on_before_step"})  # gradient norms exist on measured steps only
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

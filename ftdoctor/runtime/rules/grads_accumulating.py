@@ -19,6 +19,7 @@ class GradsAccumulating(RuntimeRule):
     slug = "grads-accumulating"
     explains_findings = frozenset({"exploding-gradients", "lr-too-high"})
     needs = ("backward", "optimizer_step")
+    skip_routine = frozenset({"on_before_step"})  # the backward counts only grow until gradients are cleared: a measured step sees them
 
     def on_before_step(self, event: OptimizerStep) -> None:
         stale = event.backwards_since_zero_grad - event.backwards_since_last_step

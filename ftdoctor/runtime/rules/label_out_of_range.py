@@ -19,16 +19,17 @@ choice indices: their batches are not judged against it.
 Cost: one ``aminmax`` per batch (the details are counted only when a label is
 out of range), and a loss whose targets are the very tensor already judged for
 the batch, against the same class range, is not judged again. That read is a
-device sync, so it is paid for the first ``label_window_batches`` batches only
-(a label mapping is wrong from the first batch); later batches are tallied on the
-device and read back at measured steps and at the end of the run.
+device sync, so it is paid for the first ``label_window_batches`` batches only, and
+routine training batches (after the dense phase, between measured steps) are skipped:
+a label mapping is wrong from the first batch. A late out-of-range label crashes
+cross-entropy; the batch in flight at the crash is judged then (``RunEnded.last_labels``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ftdoctor.runtime.events import BatchSeen, ForwardDone, LabelledData, LossInput, OptimizerStep, Preflight, RunEnded
+from ftdoctor.runtime.events import BatchSeen, ForwardDone, LabelledData, LossInput, Preflight, RunEnded
 from ftdoctor.runtime.rule import register_runtime_rule
 from ftdoctor.runtime.rules._datasets import DatasetRule
 from ftdoctor.runtime.rules._labels import IGNORE_INDEX, dataset_histogram, host_labels, is_class_id_tensor
@@ -41,6 +42,7 @@ class LabelOutOfRange(DatasetRule):
     slug = "label-out-of-range"
     needs = ("labels",)
     explains_crashes = (r"Target -?\d+ is out of bounds", r"device-side assert", r"out of bounds")
+    skip_routine = frozenset({"on_batch", "on_loss_input"})
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -48,10 +50,7 @@ class LabelOutOfRange(DatasetRule):
         self.judging = True  # false for language models & co., whose labels are token ids or spans
         self.last_checked: Any = None  # the last label tensor found in range (kept alive: its memory is not reused)
         self.last_classes = 0
-        self.judged_now = 0  # batches judged with a read-back
-        self.tally: Any = None  # after the window: on-device [outside, checked, low, high] of the later batches
-        self.tally_classes = 0
-        self.tally_source = ""
+        self.judged = 0  # batches judged with a read-back
 
     def start(self, event: Preflight) -> None:
         self.num_labels = class_count(event)
@@ -124,45 +123,21 @@ class LabelOutOfRange(DatasetRule):
             self._emit(step, histogram.minimum, histogram.maximum, outside, histogram.total, classes,
                        f"the {data.name} dataset")
 
-    def on_after_step(self, event: OptimizerStep) -> None:
-        if event.grad_norm is not None:  # a measured step: the doctor reads back anyway
-            self._read_tally(event.step)
-
     def on_run_end(self, event: RunEnded) -> None:
-        self._read_tally(event.step)
-
-    def _read_tally(self, step: int) -> None:
-        if self.tally is None or self.fired:
-            return
-        outside, checked, low, high = (int(v) for v in self.tally.tolist())
-        if outside:
-            self._emit(step, low, high, outside, checked, self.tally_classes, self.tally_source)
-        self.tally = None
-
-    def _tally_later_batch(self, labels: Any, classes: int, source: str) -> None:
-        import torch
-
-        flat = labels.reshape(-1)
-        kept = flat != IGNORE_INDEX
-        outside = (kept & ((flat < 0) | (flat >= classes))).sum()
-        low = torch.where(kept, flat, flat.new_full((), 2**31)).min() if flat.numel() else flat.new_zeros(())
-        high = torch.where(kept, flat, flat.new_full((), -(2**31))).max() if flat.numel() else flat.new_zeros(())
-        batch = torch.stack([outside, kept.sum(), low, high]).to(torch.int64)
-        if self.tally is None:
-            self.tally = batch
-        else:
-            tally = self.tally
-            self.tally = torch.stack([tally[0] + batch[0], tally[1] + batch[1],
-                                      torch.minimum(tally[2], batch[2]), torch.maximum(tally[3], batch[3])])
-        self.tally_classes, self.tally_source = classes, source
+        classes = self._class_range()
+        if event.exception is not None and classes is not None and not self.fired:
+            self._judge_tensor(event.step, event.last_labels, classes, "the batch in flight when the run crashed")
 
     def _judge_tensor(self, step: int, labels: Any, classes: int, source: str) -> None:
         if not is_class_id_tensor(labels) or labels.numel() == 0:
             return
-        if self.judged_now >= self.options.label_window_batches:
-            self._tally_later_batch(labels, classes, source)
-            return
-        self.judged_now += 1
+        self.judged += 1
+        if self.judged >= self.options.label_window_batches:
+            self.stop_listening("on_batch", "on_loss_input")  # later batches: only the one a crash leaves
+        self._judge_now(step, labels, classes, source)
+
+    def _judge_now(self, step: int, labels: Any, classes: int, source: str) -> None:
+        """One read-back: the common in-range case costs a single reduction."""
         low, high = _bounds(labels)
         if low >= 0 and high < classes:
             self.last_checked, self.last_classes = labels, classes

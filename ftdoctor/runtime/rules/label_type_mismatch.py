@@ -17,6 +17,8 @@ forward fixes it, and judges each batch before the model sees it. An explicit
 output) is the user's choice and stays silent, as do genuinely multi-hot float
 labels and float targets with ``num_labels == 1``. Only ``*ForSequenceClassification``
 models choose their loss this way; custom models and token classifiers are not judged.
+A label dtype is a property of the data pipeline, which the first batches show: routine
+training batches (after the dense phase, between measured steps) are not judged.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ Diagnosis = tuple[str, str]  # (what is wrong, fix)
 class LabelTypeMismatch(RuntimeRule):
     slug = "label-type-mismatch"
     needs = ("labels",)
+    skip_routine = frozenset({"on_batch"})
     explains_crashes = (
         r"Target size \(.*\) must be the same as input size",
         r"Expected input batch_size \(\d+\) to match target batch_size",

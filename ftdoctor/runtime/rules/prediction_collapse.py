@@ -32,6 +32,7 @@ from ftdoctor.runtime.rule import RuntimeRule, register_runtime_rule
 class PredictionCollapse(RuntimeRule):
     slug = "prediction-collapse"
     needs = ("evaluation", "logits", "labels")
+    skip_routine = frozenset({"on_forward", "on_loss_input"})  # evaluation batches only
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)

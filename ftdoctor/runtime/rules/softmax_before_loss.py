@@ -22,10 +22,11 @@ softmax used only for metrics. ``softmax_min_rows`` probability rows in a row ar
 needed, so a batch of one cannot trip the value check by chance.
 
 Sampling (what reaches a loss is a property of the code, which repeats every
-step): the first ``SAMPLE_FIRST`` loss calls are all judged, then every
-``SAMPLE_EVERY``-th; the value checks stop after ``ProbabilityRun.VALUE_CHECKS``
-tensors (each costs a device sync on an accelerator), and the model's own
-logits are looked at only until their value checks run out.
+step): routine training batches are skipped (``skip_routine``: the rule sees the
+dense phase, then measured steps, and every evaluation batch); the value checks
+stop after ``ProbabilityRun.VALUE_CHECKS`` tensors (each costs a device sync on an
+accelerator), and the model's own logits are looked at only until their value
+checks run out.
 """
 
 from __future__ import annotations
@@ -49,18 +50,13 @@ SUM_TOLERANCE = 1e-3
 class SoftmaxBeforeLoss(RuntimeRule):
     slug = "softmax-before-loss"
     needs = ("logits",)
-
-    #: loss calls all judged at the start of the run ...
-    SAMPLE_FIRST = 64
-    #: ... then one in this many
-    SAMPLE_EVERY = 16
+    skip_routine = frozenset({"on_loss_input", "on_forward"})
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options or DoctorOptions())
         self.loss_rows = ProbabilityRun(self.options.softmax_min_rows)
         self.logit_rows = ProbabilityRun(self.options.softmax_min_rows)
         self.model_computes_cross_entropy = False
-        self.loss_calls = 0
 
     def on_preflight(self, event: Preflight) -> None:
         kind = type(event.model).__name__
@@ -69,9 +65,6 @@ class SoftmaxBeforeLoss(RuntimeRule):
             self.stop_listening("on_forward")
 
     def on_loss_input(self, event: LossInput) -> None:
-        self.loss_calls += 1
-        if self.loss_calls > self.SAMPLE_FIRST and self.loss_calls % self.SAMPLE_EVERY:
-            return
         family = loss_family(event.loss_name)
         if self.fired or family is None:
             return

@@ -34,6 +34,7 @@ from ftdoctor.runtime.rules._weight_decay import group_lr, shrinks_linearly
 class WeightDecayOutOfRange(RuntimeRule):
     slug = "weight-decay-out-of-range"
     needs = ("optimizer_step",)
+    skip_routine = frozenset({"on_before_step"})  # each optimizer is judged once, at the first measured step that holds it
     explains_findings = frozenset({"lr-too-high", "lr-too-low", "exploding-gradients", "non-finite-loss",
                                    "prediction-collapse"})
 
