@@ -153,8 +153,12 @@ def test_accuracy_gap_at_two_consecutive_evaluations_fires() -> None:
         ({"train_accuracy": 0.95, "val_accuracy": 0.6},),  # once is noise
         ({"train_accuracy": 0.95, "val_accuracy": 0.6}, {"train_accuracy": 0.9, "val_accuracy": 0.8}),
         ({"train_accuracy": 0.9, "val_accuracy": 0.8}, {"train_accuracy": 0.95, "val_accuracy": 0.85}),
-        # val loss up only once
-        ({"val_loss": 0.5, "train_loss": 0.5}, {"val_loss": 0.6, "train_loss": 0.4}, {"val_loss": 0.55, "train_loss": 0.3}),
+        # val loss up only once, and never more than 5% above its best
+        ({"val_loss": 0.5, "train_loss": 0.5}, {"val_loss": 0.52, "train_loss": 0.4}, {"val_loss": 0.51, "train_loss": 0.3}),
+        # well above its best only once, then back near it
+        ({"val_loss": 0.5, "train_loss": 0.5}, {"val_loss": 0.6, "train_loss": 0.4}, {"val_loss": 0.51, "train_loss": 0.3}),
+        # above its best twice, but the training loss is higher than it was then: not memorising
+        ({"val_loss": 0.5, "train_loss": 0.3}, {"val_loss": 0.6, "train_loss": 0.4}, {"val_loss": 0.58, "train_loss": 0.35}),
         # both losses rising: not overfitting (that is the learning rate's business)
         ({"val_loss": 0.5, "train_loss": 0.5}, {"val_loss": 0.6, "train_loss": 0.6}, {"val_loss": 0.7, "train_loss": 0.7}),
     ],
@@ -170,6 +174,21 @@ def test_val_loss_rising_while_train_loss_falls_twice_fires() -> None:
     finding = doctor.findings[0]
     assert finding.rule == "overfitting-gap" and finding.step == 20
     assert finding.evidence["val_losses"] == [0.5, 0.6, 0.7]
+
+
+def test_val_loss_staying_above_its_best_while_train_loss_falls_fires() -> None:
+    # the noisy plateau of a model learning label noise by heart: no two rises in a row
+    doctor = _doctor_with_evaluations(
+        {"val_loss": 0.30, "train_loss": 0.40},
+        {"val_loss": 0.27, "train_loss": 0.25},
+        {"val_loss": 0.30, "train_loss": 0.20},
+        {"val_loss": 0.29, "train_loss": 0.15},
+    )
+    finding = doctor.findings[0]
+    assert finding.rule == "overfitting-gap" and finding.step == 30
+    assert finding.evidence["best_val_loss"] == 0.27 and finding.evidence["best_step"] == 10
+    assert finding.evidence["val_losses"] == [0.30, 0.29]
+    assert "above its best (0.27 at step 10)" in finding.message
 
 
 # --- lr-too-high on pretrained weights: updates must be far smaller than from scratch ------------------
