@@ -334,6 +334,50 @@ def test_padding_without_a_mask_is_seen_however_the_ids_are_passed(call: str) ->
     assert finding.evidence["padded_rows"] == 2
 
 
+def _wrapper_around_bert(passes_mask: bool) -> Any:
+    """Your own nn.Module: gets (ids, mask) and calls the BERT inside it, with or without the mask."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    class Classifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = BertModel(BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=1,
+                                             num_attention_heads=2, intermediate_size=64, pad_token_id=0))
+            self.head = torch.nn.Linear(32, 2)
+
+        def forward(self, ids: Any, mask: Any) -> Any:
+            out = self.bert(ids, attention_mask=mask) if passes_mask else self.bert(ids)  # the bug: mask dropped
+            return self.head(out.last_hidden_state[:, 0])
+
+    return Classifier()
+
+
+@pytest.mark.parametrize("passes_mask", [False, True])
+def test_a_wrapper_that_drops_the_mask_before_its_bert_is_seen(passes_mask: bool) -> None:
+    import torch
+
+    import ftdoctor
+
+    torch.manual_seed(0)
+    model = _wrapper_around_bert(passes_mask)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    ids = torch.randint(5, 200, (4, 10))
+    ids[:2, 7:] = 0  # right padding
+    mask = (ids != 0).long()
+    with ftdoctor.watch(model, optimizer) as doctor:
+        for _ in range(3):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(ids, mask), torch.tensor([0, 1, 0, 1])).backward()
+            optimizer.step()
+    found = [f for f in doctor.findings if f.rule == "missing-attention-mask"]
+    if passes_mask:
+        assert found == []
+    else:
+        assert len(found) == 1 and found[0].evidence["padded_rows"] == 2 and found[0].step == 0
+    assert not model.bert._forward_pre_hooks  # the rule's hook is gone with its window
+
+
 def test_no_pad_id_in_the_config_or_pad_equal_to_eos_is_silent() -> None:
     import torch
 
