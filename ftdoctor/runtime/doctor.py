@@ -17,7 +17,9 @@ How forwards are classified (the eval phase):
   closes the evaluation — eval as well (this is how an evaluation that forgot
   both ``model.eval()`` and ``no_grad()`` is still recognised).
 
-A forward whose output receives a gradient is a training forward.
+A forward whose output receives a gradient is a training forward (a hook on its
+output says so). A routine one — grad on, after the dense phase, between measured
+steps — gets no hook: the next backward pass that starts takes it as training.
 
 What is watched is the run, not one module: every top-level module given by
 ``watch_module`` (a head beside the encoder) is hooked like ``model``; backward
@@ -190,6 +192,7 @@ class Doctor:
         self.hidden_size = getattr(config, "hidden_size", None)
         self.train_data, self.val_data = train_data, val_data
         self.step = 0
+        self._measuring = True  # this step's gradients are measured (_measure_gradients_now, cached per step)
         self.findings: list[Finding] = []
         self.history: list[StepRecord] = []
         self._labels = LabelCounter()
@@ -210,6 +213,8 @@ class Doctor:
         self._current: _Forward | None = None
         self._last_forward: _Forward | None = None
         self._pending: list[_Forward] = []
+        #: routine training forwards since the last backward, which takes them as training (no hook on them)
+        self._unanchored: list[_Forward] = []
         self._last_inputs: tuple[torch.nn.Module, tuple[Any, ...], dict[str, Any]] | None = None
         self._step_losses: list[torch.Tensor] = []
         #: the core signals seen so far (contract: ``coverage.observed``)
@@ -264,8 +269,7 @@ class Doctor:
         self._dropout_names += [f"{prefix}.{name}" if prefix else name for name in _mode_sensitive_modules(module)]
         hooks = self._hooks
         label = prefix or "model"
-        hooks.add(module.register_forward_pre_hook(
-            lambda m, args, kwargs: self._forward_pre(m, args, kwargs, label), with_kwargs=True))
+        hooks.add(module.register_forward_pre_hook(functools.partial(self._forward_pre, label=label), with_kwargs=True))
         hooks.add(module.register_forward_hook(self._forward_post, with_kwargs=True, always_call=True))
         hooks.wrap_method(module, "zero_grad", self._wrap_zero_grad(None))
 
@@ -501,7 +505,7 @@ class Doctor:
             if self._started is None:
                 self._started = time.perf_counter()
             self._last_inputs = (module, args, kwargs)
-        routine = not definite_eval and not self._measure_gradients_now()
+        routine = not definite_eval and not self._measuring
         labels = None if self._explicit_batches else _labels_of_call(args, kwargs)
         self._current = _Forward(self.step, phase, module.training, definite_eval, grad, label, routine, labels=labels)
         if not self._explicit_batches:
@@ -521,7 +525,10 @@ class Doctor:
         anchor = _grad_anchor(logits, loss, output)
         if anchor is not None:
             record.grad_tracked = True
-            anchor.register_hook(lambda grad, record=record: self._on_backward(record))
+            if record.routine:  # a hook per forward costs more than the doctor's whole routine step
+                self._unanchored.append(record)
+            else:
+                anchor.register_hook(lambda grad, record=record: self._on_backward(record))
         record.loss = loss.detach() if loss is not None else None
         if loss is not None and loss.requires_grad and loss.dim() == 0:
             self._loss_seen = record.loss
@@ -531,7 +538,7 @@ class Doctor:
         self._remember(record)
         if record.phase == "eval" and not record.training and self._handlers["on_eval_replay"]:
             self._replay_eval(module, args, kwargs, logits)
-        key = _routine("on_forward", record.routine)
+        key = _ROUTINE["on_forward"] if record.routine else "on_forward"
         if self._handlers[key]:
             self._publish(
                 key,
@@ -576,7 +583,7 @@ class Doctor:
         last = self._last_forward
         if last is not None and last.labels is None:
             last.labels = target
-        routine = training and not self._measure_gradients_now()
+        routine = training and not self._measuring
         self._publish_batch("train" if training else "eval", target, (), {}, routine=routine)
 
     def _on_loss(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None, output: torch.Tensor) -> None:
@@ -593,7 +600,7 @@ class Doctor:
                 self.observed["evaluation"] = True  # a validation loss (seen even through model.forward)
         if loss_name in _CLASSIFICATION_LOSSES and target is not None and input.dim() >= 1:
             self.observed["logits"] = True
-        key = _routine("on_loss_input", input.requires_grad and not self._measure_gradients_now())
+        key = _ROUTINE["on_loss_input"] if input.requires_grad and not self._measuring else "on_loss_input"
         if self._handlers[key]:
             target = target.detach() if target is not None else None
             self._publish(key, LossInput(self.step, loss_name, input.detach(), target, input.grad_fn))
@@ -609,6 +616,10 @@ class Doctor:
 
     @_guarded("backward")
     def _backward_starts(self, root: torch.Tensor) -> None:
+        if self._unanchored:
+            for record in self._unanchored:
+                record.backpropagated = True
+            self._unanchored = []
         loss, self._loss_seen = self._loss_seen, None
         if loss is None and root.numel() == 1:
             loss = root.detach().reshape(())
@@ -638,7 +649,7 @@ class Doctor:
         sentinel = watch.sentinel
         if sentinel is None:
             return
-        if sentinel.grad is None or not self._measure_gradients_now() or not bool(sentinel.grad.any()):
+        if sentinel.grad is None or not self._measuring or not bool(sentinel.grad.any()):
             watch.cleared()
 
     def _wrap_zero_grad(self, watch: _OptimizerWatch | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -666,20 +677,22 @@ class Doctor:
 
     def _hook_optimizer(self, watch: _OptimizerWatch) -> None:
         optimizer = watch.optimizer
-        self._hooks.add(optimizer.register_step_pre_hook(lambda opt, args, kwargs: self._before_step(watch)))
-        self._hooks.add(optimizer.register_step_post_hook(lambda opt, args, kwargs: self._after_step(watch)))
+        # partial, not a lambda: one Python frame less on every step
+        self._hooks.add(optimizer.register_step_pre_hook(functools.partial(self._before_step, watch)))
+        self._hooks.add(optimizer.register_step_post_hook(functools.partial(self._after_step, watch)))
         self._hooks.wrap_method(optimizer, "zero_grad", self._wrap_zero_grad(watch))
 
     @_guarded("optimizer step")
-    def _before_step(self, watch: _OptimizerWatch) -> None:
+    def _before_step(self, watch: _OptimizerWatch, *hook_args: Any) -> None:
         # The run's step is the first optimizer step after a backward: two optimizers stepping
         # together (encoder and head) make one step, a rebuilt optimizer continues the count.
         counts = watch.counts = self._backward_since_step or not self.observed["backward"]
         self._backward_since_step = False
-        self._ensure_preflight()
-        if counts:
+        if not self._preflight_done:
+            self._ensure_preflight()
+        if counts and self._pending:
             self._flush_eval(bracketed=False)
-        measured = self._measure_gradients_now()
+        measured = self._measuring
         mean_loss = _mean(self._take_step_losses()) if counts else None
         loss = None
         if measured or watch.sentinel is None:
@@ -700,7 +713,8 @@ class Doctor:
             grad_norm, grad_norms = None, {}
         if loss is not None and not math.isfinite(loss):
             self._report_non_finite_loss(loss)
-        self._sample_update_ratio(watch)
+        if measured:  # update ratios are sampled on measured steps only
+            self._sample_update_ratio(watch)
         event = OptimizerStep(
             step=self.step,
             lr=float(watch.optimizer.param_groups[0].get("lr", 0.0)),
@@ -711,10 +725,10 @@ class Doctor:
             loss=loss,
         )
         watch.pending = event
-        self._publish(_routine("on_before_step", grad_norm is None), event)
+        self._publish(_ROUTINE["on_before_step"] if grad_norm is None else "on_before_step", event)
 
     @_guarded("optimizer step")
-    def _after_step(self, watch: _OptimizerWatch) -> None:
+    def _after_step(self, watch: _OptimizerWatch, *hook_args: Any) -> None:
         event, watch.pending = watch.pending, None
         ratio = watch.probe.after_step() if watch.sampled and watch.probe is not None else None
         watch.sampled = False
@@ -725,11 +739,12 @@ class Doctor:
         self.observed["optimizer_step"] = True
         if watch.counts:
             self.step += 1
+            self._measuring = self._measure_gradients_now()
             record = self._record_history(event, ratio)
             if watch.pending_loss is not None:
                 self._unread.append((record, watch.pending_loss))
             watch.pending_loss = None
-        key = _routine("on_after_step", event.grad_norm is None)
+        key = _ROUTINE["on_after_step"] if event.grad_norm is None else "on_after_step"
         if self._handlers[key]:
             self._publish(key, _after_step_event(event, self.step, ratio))
 
@@ -843,6 +858,7 @@ class Doctor:
         eval mode) are.
         """
         pending, self._pending = self._pending, []
+        self._unanchored = []
         forwards = [
             f
             for f in pending
@@ -894,7 +910,7 @@ class Doctor:
             self.observed["labels"] = self._labelled_since_loss = True
             if phase == "train" and _is_class_ids(labels):
                 self._labels.add(labels)
-        key = _routine("on_batch", routine)
+        key = _ROUTINE["on_batch"] if routine else "on_batch"
         if self._handlers[key]:
             self._publish(key, BatchSeen(self.step, phase, labels, _batch_size_of_call(args, kwargs, labels)))
 
@@ -972,11 +988,8 @@ _HANDLER_NAMES = (
 #: ``skip_routine`` them: what the doctor pays on most steps is only what routine handlers cost
 _ROUTINE_HANDLERS = ("on_batch", "on_forward", "on_loss_input", "on_before_step", "on_after_step")
 _ROUTINE_PREFIX = "routine:"
-
-
-def _routine(name: str, routine: bool) -> str:
-    """The handler-table key of event ``name`` on a routine occasion or not."""
-    return _ROUTINE_PREFIX + name if routine else name
+#: event name -> its handler-table key on routine occasions (its own name is the key otherwise)
+_ROUTINE = {name: _ROUTINE_PREFIX + name for name in _ROUTINE_HANDLERS}
 
 
 def _handler_name(key: str) -> str:
@@ -989,14 +1002,14 @@ def _handler_table(rules: list[RuntimeRule]) -> dict[str, list[tuple[RuntimeRule
     An event with routine occasions has two keys: its name (every rule) and ``routine:``name.
     """
     table: dict[str, list[tuple[RuntimeRule, Callable[[Any], None]]]] = {name: [] for name in _HANDLER_NAMES}
-    table.update({_routine(name, True): [] for name in _ROUTINE_HANDLERS})
+    table.update({_ROUTINE[name]: [] for name in _ROUTINE_HANDLERS})
     for rule in rules:
         for name in _HANDLER_NAMES:
             method = getattr(rule, name, None)
             if callable(method):
                 table[name].append((rule, method))
                 if name in _ROUTINE_HANDLERS and name not in rule.skip_routine:
-                    table[_routine(name, True)].append((rule, method))
+                    table[_ROUTINE[name]].append((rule, method))
     return table
 
 

@@ -32,9 +32,7 @@ def gradient_stats(params: Sequence[torch.Tensor], extra: Sequence[torch.Tensor]
     """
     with_grad = [i for i, p in enumerate(params) if p.grad is not None]
     grads = [params[i].grad for i in with_grad]
-    scalars: list[torch.Tensor] = []
-    if grads:
-        scalars = [n.float() for n in _norms(grads)]  # type: ignore[arg-type]
+    scalars: list[torch.Tensor] = _norms(grads) if grads else []  # type: ignore[arg-type]
     scalars += [e.detach().float().reshape(()) for e in extra]
     values = _read_back(scalars)
     grad_values, extra_values = values[: len(grads)], values[len(grads) :]
@@ -46,19 +44,20 @@ def gradient_stats(params: Sequence[torch.Tensor], extra: Sequence[torch.Tensor]
 
 
 def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Float32 L2 norms (one fused op; half-precision gradients are accumulated in float32)."""
     if any(t.is_sparse for t in tensors):
-        return [t.coalesce().values().norm() if t.is_sparse else t.norm() for t in tensors]
-    return list(torch._foreach_norm(tensors))
+        return [(t.coalesce().values() if t.is_sparse else t).norm(dtype=torch.float32) for t in tensors]
+    return list(torch._foreach_norm(tensors, 2, dtype=torch.float32))
 
 
 def _read_back(scalars: list[torch.Tensor]) -> list[float]:
-    """One device-to-host copy for all scalars (grouped by device)."""
+    """One device-to-host copy for all scalars (one per scalar when they live on several devices)."""
     if not scalars:
         return []
-    devices = {s.device for s in scalars}
-    if len(devices) == 1:
+    try:
         return torch.stack(scalars).tolist()
-    return [s.item() for s in scalars]
+    except RuntimeError:  # several devices (a model split across GPUs): rare, and never per step
+        return [s.item() for s in scalars]
 
 
 class UpdateRatioProbe:
@@ -94,8 +93,7 @@ class UpdateRatioProbe:
             return None
         before, self._before = self._before, None
         deltas = [torch.cat(group).sub_(old) for group, old in zip(self.groups, before)]
-        norms = [n.float() for n in (*torch._foreach_norm(deltas), *torch._foreach_norm(before))]
-        values = torch.stack(norms).tolist()
+        values = _read_back([*_norms(deltas), *_norms(before)])
         half = len(values) // 2
         delta = math.sqrt(sum(v * v for v in values[:half]))
         weight = math.sqrt(sum(v * v for v in values[half:]))
@@ -146,7 +144,13 @@ class LabelCounter:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        self._counts.update(torch.cat([t.detach().reshape(-1) for t in pending]).tolist())
+        # counted on the device: two short lists come back, not every label
+        try:
+            labels = torch.cat(pending).reshape(-1)  # integer labels: no graph to detach from
+        except RuntimeError:  # shapes that do not stack (token labels of different lengths)
+            labels = torch.cat([t.reshape(-1) for t in pending])
+        values, counts = torch.unique(labels, return_counts=True)
+        self._counts.update(dict(zip(values.tolist(), counts.tolist())))
         self._counts.pop(-100, None)
 
 
