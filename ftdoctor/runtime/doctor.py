@@ -39,11 +39,13 @@ import functools
 import math
 import sys
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from ftdoctor.findings import Finding, Report, either_of
 from ftdoctor.runtime import distributed
@@ -206,6 +208,8 @@ class Doctor:
         self._handlers = _handler_table(self.rules)
         self._collected: set[int] = set()
         self._watches: list[_OptimizerWatch] = []
+        #: every optimizer judged by _any_optimizer_steps, watched or not (weak: a dead one's id may come back)
+        self._judged_optimizers: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()
         self._hooks = HookSet()
         self._attached = self._finished = self._preflight_done = False
         self._eval_depth = self._forward_depth = 0
@@ -242,6 +246,7 @@ class Doctor:
         hooks = self._hooks
         hooks.on_remove(listen_to_losses(self._on_loss, self._on_loss_target))
         hooks.on_remove(listen_to_backward(self._on_autograd_backward))
+        hooks.add(register_optimizer_step_pre_hook(self._any_optimizer_steps))
         for prefix, module in self.modules.items():
             self._hook_module(prefix, module)
         for watch in self._watches:
@@ -289,7 +294,8 @@ class Doctor:
         self.detach()
 
     def add_optimizer(self, optimizer: Any) -> None:
-        """Watch an optimizer (one created after ``watch()``, or a wrapped one: its inner optimizer)."""
+        """Watch an optimizer (a wrapped one: its inner optimizer). One built after ``watch()`` over the
+        watched modules' parameters joins by itself at its first step; call this for others."""
         optimizer = _unwrap_optimizer(optimizer)
         if any(w.optimizer is optimizer for w in self._watches):
             return
@@ -297,6 +303,7 @@ class Doctor:
         held = {id(p) for earlier in self.optimizers for group in earlier.param_groups for p in group["params"]}
         shared = sum(1 for p in params if id(p) in held)
         watch = _OptimizerWatch(optimizer, index=len(self._watches))
+        self._judged_optimizers.add(optimizer)
         self._watches.append(watch)
         self.optimizers.append(optimizer)
         if self._attached:
@@ -681,6 +688,17 @@ class Doctor:
         self._hooks.add(optimizer.register_step_pre_hook(functools.partial(self._before_step, watch)))
         self._hooks.add(optimizer.register_step_post_hook(functools.partial(self._after_step, watch)))
         self._hooks.wrap_method(optimizer, "zero_grad", self._wrap_zero_grad(watch))
+
+    @_guarded("optimizer step")
+    def _any_optimizer_steps(self, optimizer: torch.optim.Optimizer, *hook_args: Any) -> None:
+        """Every optimizer's step passes here first (a global hook): one built after ``watch()`` over the
+        watched modules' parameters — a new one each epoch — joins the run before its first step."""
+        if optimizer in self._judged_optimizers:
+            return
+        self._judged_optimizers.add(optimizer)  # judged once: watched from now on, or foreign for good
+        watched = {id(p) for module in self.modules.values() for p in module.parameters()}
+        if any(id(p) in watched for group in optimizer.param_groups for p in group["params"]):
+            self.add_optimizer(optimizer)  # its own step hooks run right after this one
 
     @_guarded("optimizer step")
     def _before_step(self, watch: _OptimizerWatch, *hook_args: Any) -> None:

@@ -222,3 +222,31 @@ def test_an_evaluation_before_unfreezing_is_not_no_trainable_params() -> None:
             optimizer.step()
     assert "no-trainable-params" not in {f.rule for f in doctor.findings}
     assert doctor.step == 2
+
+
+def test_an_optimizer_built_each_epoch_in_a_plain_loop_joins_the_run_without_add_optimizer() -> None:
+    """watch(model, first) and then a new AdamW per epoch: every step counts, and the reset is a finding."""
+    import torch
+
+    import ftdoctor
+    from harness import tiny_bert
+
+    torch.manual_seed(0)
+    model = tiny_bert()
+    other = torch.nn.Linear(4, 2)  # a foreign optimizer (another model) never joins
+    foreign = torch.optim.SGD(other.parameters(), lr=0.1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with ftdoctor.watch(model, optimizer) as doctor:
+        for epoch in range(3):
+            if epoch:
+                optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)  # the bug: Adam state reset
+            for _ in range(4):
+                optimizer.zero_grad()
+                model(input_ids=torch.randint(5, 200, (8, 12)), labels=torch.randint(0, 2, (8,))).loss.backward()
+                optimizer.step()
+                foreign.zero_grad()
+                other(torch.randn(2, 4)).sum().backward()
+                foreign.step()
+    assert len(doctor.optimizers) == 3 and all(o is not foreign for o in doctor.optimizers)
+    assert doctor.step == 12
+    assert "optimizer-recreated-in-loop" in {f.rule for f in doctor.findings}
