@@ -250,3 +250,17 @@ def test_clean_run_is_silent_and_capped(suite):
     outcome = suite.run_case(clean, seed=0, steps_cap=5)
     assert outcome.error is None
     assert outcome.loud == []
+
+
+# --------------------------------------------------------------------------------------- bench_overhead
+
+
+def test_bench_overhead_pairs_modes_within_rounds() -> None:
+    pytest.importorskip("torch")
+    overhead = _load("bench_overhead")
+    workload = overhead.tiny_workload(steps=6, batch_size=4, seq_len=8)
+    summary = overhead.summarise(workload, overhead.benchmark(workload, rounds=2))
+    assert summary["rounds"] == 2 and summary["steps_per_run"] == 6
+    for key in ("ratio", "run_ratio", "doctor_estimate"):
+        assert set(summary[key]) == {"default", "thorough"} and all(v > 0 for v in summary[key].values())
+    assert set(summary["median_step_ms"]) == {"off", "default", "thorough"}
