@@ -40,8 +40,6 @@ class DataConfig(_Section):
     validation: str | None = None
     text_column: str = "text"
     label_column: str = "label"
-    #: train on the first N rows only (a quick experiment; a small set overfits sooner)
-    max_train_examples: int | None = Field(default=None, ge=1)
 
 
 class TrainConfig(_Section):
@@ -233,7 +231,6 @@ data:
   # validation: data/val.csv     # required when train is a file
   text_column: text
   label_column: label            # integer ids or strings (strings are mapped to ids, sorted)
-  # max_train_examples: 500       # train on the first N rows only
 
 train:
   learning_rate: 1.0e-4

@@ -62,8 +62,6 @@ def load_splits(config: DataConfig) -> Splits:
     """Load train and validation as configured (paths already resolved by the config loader)."""
     validation_source = config.validation or config.train  # builtin datasets bring their own split
     train_texts, train_raw = _read_split(config.train, "train", config, "data.train")
-    if config.max_train_examples is not None:
-        train_texts, train_raw = train_texts[: config.max_train_examples], train_raw[: config.max_train_examples]
     val_texts, val_raw = _read_split(validation_source, "validation", config, "data.validation")
     label_names, encode = _label_mapping([(config.train, train_raw), (validation_source, val_raw)], config.label_column)
     return Splits(

@@ -40,7 +40,8 @@ def test_the_readmes_longer_run_overfits_and_the_doctor_says_so() -> None:
 
     from ftdoctor.runner.config import load_config
 
-    config = load_config(Path(__file__).resolve().parents[2] / "benchmarks" / "configs" / "overfit.yaml")
+    configs = Path(__file__).resolve().parents[2] / "benchmarks" / "configs"
+    config = load_config(configs / "overfit.yaml")
     result = run_reference(config, settings=Settings(), display=PlainDisplay(io.StringIO()))
     assert result.error is None
     report = result.report
@@ -50,3 +51,14 @@ def test_the_readmes_longer_run_overfits_and_the_doctor_says_so() -> None:
     assert evaluations[-1]["val_loss"] > 1.2 * best  # a real gap, not noise
     loud = [f.rule for f in report.findings if f.severity in (Severity.ERROR, Severity.WARNING)]
     assert loud == ["overfitting-gap"], loud
+
+
+def test_the_overfit_runs_training_file_is_the_start_of_the_bundled_reviews() -> None:
+    from pathlib import Path
+
+    from ftdoctor.runner.data import BUILTIN_DIR, BUILTIN_SPLITS
+
+    configs = Path(__file__).resolve().parents[2] / "benchmarks" / "configs"
+    lines = (configs / "overfit_train.jsonl").read_text(encoding="utf-8").splitlines()
+    bundled = (BUILTIN_DIR / BUILTIN_SPLITS["train"]).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 200 and lines == bundled[:200]

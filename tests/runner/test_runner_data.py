@@ -171,11 +171,3 @@ def test_builtin_reviews_as_validation_for_a_file(tmp_path: Path) -> None:
     splits = load_splits(DataConfig(train=str(train), validation="builtin:reviews"))
     assert len(splits.validation) == 600 and splits.label_names == ["negative", "positive"]
 
-
-def test_max_train_examples_keeps_the_first_rows_of_train_only() -> None:
-    full = load_splits(DataConfig(train="builtin:reviews"))
-    small = load_splits(DataConfig(train="builtin:reviews", max_train_examples=200))
-    assert len(small.train) == 200 and small.train.texts == full.train.texts[:200]
-    assert small.train.labels == full.train.labels[:200]
-    assert len(small.validation) == len(full.validation)  # validation untouched
-    assert small.label_names == full.label_names  # the label map still sees every split
