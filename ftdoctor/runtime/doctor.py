@@ -194,7 +194,7 @@ class Doctor:
         self.hidden_size = getattr(config, "hidden_size", None)
         self.train_data, self.val_data = train_data, val_data
         self.step = 0
-        self._measuring = True  # this step's gradients are measured (_measure_gradients_now, cached per step)
+        self._measuring = self._measure_gradients_now()  # cached per step: read by every hook
         self.findings: list[Finding] = []
         self.history: list[StepRecord] = []
         self._labels = LabelCounter()
@@ -512,7 +512,7 @@ class Doctor:
             if self._started is None:
                 self._started = time.perf_counter()
             self._last_inputs = (module, args, kwargs)
-        routine = not definite_eval and not self._measuring
+        routine = self._routine(not definite_eval)
         labels = None if self._explicit_batches else _labels_of_call(args, kwargs)
         self._current = _Forward(self.step, phase, module.training, definite_eval, grad, label, routine, labels=labels)
         if not self._explicit_batches:
@@ -545,7 +545,7 @@ class Doctor:
         self._remember(record)
         if record.phase == "eval" and not record.training and self._handlers["on_eval_replay"]:
             self._replay_eval(module, args, kwargs, logits)
-        key = _ROUTINE["on_forward"] if record.routine else "on_forward"
+        key = _handler_key("on_forward", record.routine)
         if self._handlers[key]:
             self._publish(
                 key,
@@ -590,7 +590,7 @@ class Doctor:
         last = self._last_forward
         if last is not None and last.labels is None:
             last.labels = target
-        routine = training and not self._measuring
+        routine = self._routine(training)
         self._publish_batch("train" if training else "eval", target, (), {}, routine=routine)
 
     def _on_loss(self, loss_name: str, input: torch.Tensor, target: torch.Tensor | None, output: torch.Tensor) -> None:
@@ -607,7 +607,7 @@ class Doctor:
                 self.observed["evaluation"] = True  # a validation loss (seen even through model.forward)
         if loss_name in _CLASSIFICATION_LOSSES and target is not None and input.dim() >= 1:
             self.observed["logits"] = True
-        key = _ROUTINE["on_loss_input"] if input.requires_grad and not self._measuring else "on_loss_input"
+        key = _handler_key("on_loss_input", self._routine(input.requires_grad))
         if self._handlers[key]:
             target = target.detach() if target is not None else None
             self._publish(key, LossInput(self.step, loss_name, input.detach(), target, input.grad_fn))
@@ -743,7 +743,7 @@ class Doctor:
             loss=loss,
         )
         watch.pending = event
-        self._publish(_ROUTINE["on_before_step"] if grad_norm is None else "on_before_step", event)
+        self._publish(_handler_key("on_before_step", grad_norm is None), event)
 
     @_guarded("optimizer step")
     def _after_step(self, watch: _OptimizerWatch, *hook_args: Any) -> None:
@@ -762,7 +762,7 @@ class Doctor:
             if watch.pending_loss is not None:
                 self._unread.append((record, watch.pending_loss))
             watch.pending_loss = None
-        key = _ROUTINE["on_after_step"] if event.grad_norm is None else "on_after_step"
+        key = _handler_key("on_after_step", event.grad_norm is None)
         if self._handlers[key]:
             self._publish(key, _after_step_event(event, self.step, ratio))
 
@@ -780,6 +780,10 @@ class Doctor:
         if unread:
             _, values = gradient_stats([], [value for _, value in unread])
             self._fill_unread(unread, values)
+
+    def _routine(self, training: bool) -> bool:
+        """A training batch of a step whose gradients are not measured: rules may skip it (``skip_routine``)."""
+        return training and not self._measuring
 
     def _measure_gradients_now(self) -> bool:
         """Every step in the dense phase, every ``sparse_every`` steps after it."""
@@ -928,7 +932,7 @@ class Doctor:
             self.observed["labels"] = self._labelled_since_loss = True
             if phase == "train" and _is_class_ids(labels):
                 self._labels.add(labels)
-        key = _ROUTINE["on_batch"] if routine else "on_batch"
+        key = _handler_key("on_batch", routine)
         if self._handlers[key]:
             self._publish(key, BatchSeen(self.step, phase, labels, _batch_size_of_call(args, kwargs, labels)))
 
@@ -1008,6 +1012,11 @@ _ROUTINE_HANDLERS = ("on_batch", "on_forward", "on_loss_input", "on_before_step"
 _ROUTINE_PREFIX = "routine:"
 #: event name -> its handler-table key on routine occasions (its own name is the key otherwise)
 _ROUTINE = {name: _ROUTINE_PREFIX + name for name in _ROUTINE_HANDLERS}
+
+
+def _handler_key(name: str, routine: bool) -> str:
+    """The handler-table key of event ``name`` on a routine occasion or not."""
+    return _ROUTINE[name] if routine else name
 
 
 def _handler_name(key: str) -> str:
